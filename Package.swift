@@ -1,0 +1,60 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Warnings are errors in every target we own (libvirt's Makefile does the same).
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+
+let package = Package(
+    name: "libvirt-vxlan",
+    products: [
+        .executable(name: "vxlanctl", targets: ["vxlanctl"]),
+        .executable(name: "libvirt-vxlan-hook", targets: ["libvirt-vxlan-hook"]),
+        .library(name: "VXLANCore", targets: ["VXLANCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages, each behind a modulemap and a shim header.
+        .systemLibrary(
+            name: "CLibXML2", pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"])]),
+        .systemLibrary(
+            name: "CNetlink", pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        .systemLibrary(
+            name: "CLibvirt", pkgConfig: "libvirt",
+            providers: [.apt(["libvirt-dev"])]),
+
+        // Pure logic: configuration, names, VNIs, addresses, the plan. Imports no C library.
+        .target(name: "VXLANCore", swiftSettings: strict),
+        // libvirt's domain and network XML, read through libxml2 into VXLANCore values.
+        .target(name: "LibvirtXML", dependencies: ["CLibXML2", "VXLANCore"], swiftSettings: strict),
+        // rtnetlink through libnl: links, bridges, vxlan devices, fdb entries; the converger.
+        .target(name: "HostNetwork", dependencies: ["CNetlink", "VXLANCore"], swiftSettings: strict),
+
+        // What the hook does at run time: configuration file, (later) dispatch, users, locks.
+        .target(
+            name: "HookRuntime", dependencies: ["VXLANCore", "LibvirtXML", "HostNetwork"], swiftSettings: strict),
+
+        // The libvirt hook: argv + stdin -> HookRuntime. Links no libvirt (start-up cost).
+        .executableTarget(
+            name: "libvirt-vxlan-hook", dependencies: ["HookRuntime"], swiftSettings: strict),
+
+        .executableTarget(
+            name: "vxlanctl",
+            dependencies: [
+                "VXLANCore", "HostNetwork", "HookRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
+        .testTarget(
+            name: "LibvirtXMLTests", dependencies: ["LibvirtXML", "VXLANCore", "CLibXML2"],
+            resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(
+            name: "HostNetworkTests", dependencies: ["HostNetwork", "VXLANCore", "vxlanctl"],
+            swiftSettings: strict),
+    ]
+)

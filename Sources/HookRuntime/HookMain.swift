@@ -1,0 +1,96 @@
+import Glibc
+import HostNetwork
+import VXLANCore
+
+/// The hook process from argv to exit status:
+/// `argv + stdin -> HookCall -> HookRunner (plan, converge, record) -> exit status`.
+public enum HookMain {
+    /// libvirt's XML for one guest is a few KiB; this bounds what a hostile guest owner
+    /// can make the hook read.
+    static let maximumInput = 1 << 20
+
+    public static func run(_ arguments: [String]) -> Int32 {
+        let call: HookCall
+        switch parse(arguments) {
+        case .success(let parsed): call = parsed
+        case .failure(let usage):
+            writeStandardError("libvirt-vxlan-hook: \(usage.message)\n")
+            return 2
+        }
+        // Phases we do not act on return before reading anything: libvirt ignores the
+        // EPIPE on the stdin we leave unread.
+        guard call.action != .ignore else { return 0 }
+
+        let journal = Journal(echo: getenv("LIBVIRT_VXLAN_HOOK_ECHO") != nil)
+        do {
+            let input = try readStandardInput()
+            let config = try ConfigFile.load()
+            let network = try NetlinkSession()
+            let runner = HookRunner(
+                config: config, state: .fromEnvironment(), network: network, journal: journal)
+            try runner.run(call, input: input)
+            return 0
+        } catch {
+            let message = "\(error)"
+            journal.log(.error, "\(call.driver) \(call.operation) \(call.subOperation) \(call.object.escapedForMessage): \(message)")
+            guard call.action.failureStopsLibvirt else { return 0 }
+            // One line: libvirt shows the hook's stderr to whoever ran virsh.
+            writeStandardError("libvirt-vxlan: \(message)\n")
+            return 1
+        }
+    }
+
+    struct Usage: Error {
+        var message: String
+    }
+
+    /// `[--kind qemu|network] OBJECT OPERATION SUBOPERATION [EXTRA]`. Without --kind the
+    /// driver is the folder the hook was called from: hooks/qemu.d or hooks/network.d.
+    static func parse(_ arguments: [String]) -> Result<HookCall, Usage> {
+        var rest = Array(arguments.dropFirst())
+        var driver = driver(fromPath: arguments.first ?? "")
+        if rest.first == "--kind" {
+            guard rest.count >= 2, let named = HookCall.Driver(rawValue: rest[1]) else {
+                return .failure(Usage(message: "--kind takes qemu or network"))
+            }
+            driver = named
+            rest.removeFirst(2)
+        }
+        guard let driver else {
+            return .failure(Usage(message: "install me in hooks/qemu.d or hooks/network.d, or pass --kind qemu|network"))
+        }
+        guard (3...4).contains(rest.count) else {
+            return .failure(Usage(message: "usage: [--kind qemu|network] OBJECT OPERATION SUBOPERATION [EXTRA]"))
+        }
+        return .success(
+            HookCall(driver: driver, object: rest[0], operation: rest[1], subOperation: rest[2], extra: rest.count == 4 ? rest[3] : "-"))
+    }
+
+    static func driver(fromPath path: String) -> HookCall.Driver? {
+        let folders = path.split(separator: "/").dropLast()
+        switch folders.last {
+        case "qemu.d": return .qemu
+        case "network.d": return .network
+        default: return nil
+        }
+    }
+
+    struct InputError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func readStandardInput() throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw InputError(description: "cannot read stdin: \(String(cString: strerror(errno)))") }
+            if count == 0 { return bytes }
+            bytes += chunk[..<count]
+            guard bytes.count <= maximumInput else {
+                throw InputError(description: "libvirt's XML on stdin is larger than \(maximumInput) bytes")
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Glibc
+import VXLANCore
+
+/// The hook's runtime state under `/run/libvirt-vxlan` (tmpfs: it vanishes at reboot,
+/// together with the links it describes). Per VNI: a lock file, and one file per user.
+///
+///     /run/libvirt-vxlan/locks/5001
+///     /run/libvirt-vxlan/vni/5001/domain-8208a171-bec1-4d3a-b61c-c683a39a1070
+///     /run/libvirt-vxlan/vni/5001/network-4a70a2fb-8ccb-4ca4-8b9b-b0dc1656def9
+///
+/// A user file holds the guest's name and the MACs of its NICs on that VNI, so that a
+/// guest that vanished without `release` can be recognised by its missing taps.
+public struct StateDirectory: Sendable {
+    public static let defaultPath = "/run/libvirt-vxlan"
+    public static let environmentVariable = "LIBVIRT_VXLAN_STATE_DIR"
+
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    /// `LIBVIRT_VXLAN_STATE_DIR` (tests) or `/run/libvirt-vxlan`.
+    public static func fromEnvironment() -> StateDirectory {
+        StateDirectory(path: getenv(environmentVariable).map { String(cString: $0) } ?? defaultPath)
+    }
+
+    public enum Error: Swift.Error, Equatable, CustomStringConvertible {
+        case system(operation: String, path: String, errno: Int32)
+
+        public var description: String {
+            switch self {
+            case .system(let operation, let path, let code):
+                "\(operation) \(path): \(String(cString: strerror(code)))"
+            }
+        }
+    }
+
+    func lockPath(_ vni: VNI) -> String { "\(path)/locks/\(vni)" }
+    func usersPath(_ vni: VNI) -> String { "\(path)/vni/\(vni)" }
+
+    /// Creates `path/components...` folder by folder, mode 0700 (root's business only).
+    func makeFolders(_ components: String...) throws(Error) {
+        var current = path
+        for component in [""] + components {
+            if !component.isEmpty { current += "/" + component }
+            guard mkdir(current, 0o700) == 0 || errno == EEXIST else {
+                throw .system(operation: "mkdir", path: current, errno: errno)
+            }
+        }
+    }
+}
+
+/// An exclusive lock on one VNI (flock), held until `release()` or process exit. Hook
+/// calls on the same VNI run one after the other; different VNIs run in parallel. The
+/// kernel drops a flock when its holder dies, so a killed hook never leaves it stuck.
+public final class VNILock {
+    private var descriptor: Int32
+
+    public init(_ vni: VNI, in state: StateDirectory) throws(StateDirectory.Error) {
+        try state.makeFolders("locks")
+        let path = state.lockPath(vni)
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let code = errno
+                close(descriptor)
+                throw .system(operation: "flock", path: path, errno: code)
+            }
+        }
+    }
+
+    public func release() {
+        guard descriptor >= 0 else { return }
+        close(descriptor)
+        descriptor = -1
+    }
+
+    deinit { release() }
+}

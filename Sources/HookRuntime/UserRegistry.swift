@@ -1,0 +1,130 @@
+import Glibc
+import VXLANCore
+
+/// Who uses a VNI on this host: guests (by domain UUID) and libvirt networks (by
+/// network UUID). Only touched while the VNI's lock is held.
+public struct UserRegistry: Sendable {
+    public let state: StateDirectory
+
+    public init(state: StateDirectory) {
+        self.state = state
+    }
+
+    /// A user of a VNI, named so that the name is a safe file name.
+    public struct User: Hashable, Sendable, CustomStringConvertible {
+        public enum Kind: String, Sendable {
+            case domain
+            case network
+        }
+
+        public let kind: Kind
+        public let uuid: String
+
+        /// Only a canonical UUID makes a user: it becomes a file name, so nothing else
+        /// (no "/", no "..") may reach the file system.
+        public init?(_ kind: Kind, uuid: String) {
+            let bytes = Array(uuid.utf8)
+            let dashes: Set<Int> = [8, 13, 18, 23]
+            guard bytes.count == 36,
+                bytes.indices.allSatisfy({ index in
+                    dashes.contains(index)
+                        ? bytes[index] == UInt8(ascii: "-") : Character(UnicodeScalar(bytes[index])).isHexDigit
+                })
+            else { return nil }
+            self.kind = kind
+            self.uuid = uuid.lowercased()
+        }
+
+        init?(fileName: String) {
+            let parts = fileName.split(separator: "-", maxSplits: 1)
+            guard parts.count == 2, let kind = Kind(rawValue: String(parts[0])) else { return nil }
+            self.init(kind, uuid: String(parts[1]))
+        }
+
+        public var fileName: String { "\(kind.rawValue)-\(uuid)" }
+        public var description: String { fileName }
+    }
+
+    /// What we keep of a user: its libvirt name (for logs) and its NICs' MACs on the VNI.
+    public struct Record: Hashable, Sendable {
+        public var name: String
+        public var macs: [String]
+        /// When the record was written, seconds since the epoch (from the file's mtime).
+        public var since: Int
+
+        public init(name: String, macs: [String], since: Int = 0) {
+            self.name = name
+            self.macs = macs
+            self.since = since
+        }
+    }
+
+    /// Records `user` on `vni` (replacing an older record). Atomic: write then rename.
+    public func add(_ user: User, _ record: Record, on vni: VNI) throws(StateDirectory.Error) {
+        try state.makeFolders("vni", vni.description)
+        let final = "\(state.usersPath(vni))/\(user.fileName)"
+        let temporary = final + ".new"
+        let text = ([record.name.escapedForMessage] + record.macs).joined(separator: "\n") + "\n"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { throw .system(operation: "open", path: temporary, errno: errno) }
+        let written = text.utf8CString.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count - 1) }
+        close(descriptor)
+        guard written == text.utf8.count, rename(temporary, final) == 0 else {
+            unlink(temporary)
+            throw .system(operation: "write", path: final, errno: errno)
+        }
+    }
+
+    /// Forgets `user` on `vni`; returns whether it was recorded.
+    @discardableResult
+    public func remove(_ user: User, from vni: VNI) throws(StateDirectory.Error) -> Bool {
+        let file = "\(state.usersPath(vni))/\(user.fileName)"
+        guard unlink(file) == 0 else {
+            guard errno == ENOENT else { throw .system(operation: "unlink", path: file, errno: errno) }
+            return false
+        }
+        return true
+    }
+
+    /// Every user recorded on `vni`.
+    public func users(of vni: VNI) throws(StateDirectory.Error) -> [User: Record] {
+        let folder = state.usersPath(vni)
+        guard let directory = opendir(folder) else {
+            guard errno == ENOENT else { throw .system(operation: "opendir", path: folder, errno: errno) }
+            return [:]
+        }
+        defer { closedir(directory) }
+        var found: [User: Record] = [:]
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let user = User(fileName: name), let record = readRecord("\(folder)/\(name)") else { continue }
+            found[user] = record
+        }
+        return found
+    }
+
+    /// VNIs that have a users folder (for `vxlanctl gc`).
+    public func recordedVNIs() -> [VNI] {
+        guard let directory = opendir(state.path + "/vni") else { return [] }
+        defer { closedir(directory) }
+        var found: [VNI] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if let vni = try? VNI(parsing: name) { found.append(vni) }
+        }
+        return found.sorted()
+    }
+
+    private func readRecord(_ file: String) -> Record? {
+        guard let bytes = try? ConfigFile.contents(of: file, missingIsEmpty: true) else { return nil }
+        var status = stat()
+        let since = stat(file, &status) == 0 ? Int(status.st_mtim.tv_sec) : 0
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard let name = lines.first else { return nil }
+        return Record(name: name, macs: Array(lines.dropFirst()), since: since)
+    }
+}

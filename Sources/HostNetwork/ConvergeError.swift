@@ -1,0 +1,48 @@
+import VXLANCore
+
+/// Why a segment could not be made or removed. Each message is one line that says what
+/// is wrong and what the operator can do about it; libvirt shows it to whoever ran
+/// `virsh start`.
+public enum ConvergeError: Error, Equatable, CustomStringConvertible {
+    case underlayMissing(InterfaceName)
+    case underlayDown(String)
+    case noLocalAddress(underlay: String, family: IPAddress.Family)
+    case wrongKind(name: String, kind: String?, expected: String)
+    case foreignBridge(String)
+    case foreignDevice(name: String, differences: [String])
+    case ownedDeviceDiffers(name: String, vni: VNI, differences: [String])
+    case portOfOtherBridge(name: String, master: String)
+    case mtuTooLarge(vni: VNI, required: Int, segment: Int)
+    case mtuOutOfRange(vni: VNI, mtu: Int)
+    case multicastLimit(name: String, group: IPAddress)
+    case netlink(NetlinkError)
+
+    public var description: String {
+        switch self {
+        case .underlayMissing(let name):
+            "underlay device \(name) does not exist: set 'underlay' in vxlan.conf to the NIC or bridge that carries VXLAN"
+        case .underlayDown(let name):
+            "underlay device \(name) is down: bring it up (ip link set dev \(name) up) before starting guests"
+        case .noLocalAddress(let underlay, let family):
+            "underlay device \(underlay) has no global \(family == .ipv4 ? "IPv4" : "IPv6") address to use as VTEP source: add one or set 'local' in vxlan.conf"
+        case .wrongKind(let name, let kind, let expected):
+            "\(name) exists but is \(kind.map { "a \($0) device" } ?? "a physical device"), not a \(expected): rename it or change [names] in vxlan.conf"
+        case .foreignBridge(let name):
+            "bridge \(name) exists but was not created by libvirt-vxlan and has no matching vxlan port; libvirt-vxlan does not modify foreign bridges: remove it or change [names] bridge"
+        case .foreignDevice(let name, let differences):
+            "\(name) exists but was not created by libvirt-vxlan and does not match the configuration (\(differences.joined(separator: ", "))); libvirt-vxlan does not modify foreign devices"
+        case .ownedDeviceDiffers(let name, let vni, let differences):
+            "\(name) does not match the configuration (\(differences.joined(separator: ", "))); stop the guests on VNI \(vni) and run 'vxlanctl teardown \(vni)' to recreate it"
+        case .portOfOtherBridge(let name, let master):
+            "\(name) is a port of \(master), not of its VNI's bridge: detach it (ip link set dev \(name) nomaster)"
+        case .mtuTooLarge(let vni, let required, let segment):
+            "VNI \(vni): a guest asks for MTU \(required) but the segment carries \(segment): raise the underlay MTU to \(required + 50) or lower the guest's <mtu>"
+        case .mtuOutOfRange(let vni, let mtu):
+            "VNI \(vni): computed MTU \(mtu) is out of range (\(MTUPolicy.validRange.lowerBound)-\(MTUPolicy.validRange.upperBound)): check the underlay MTU or set 'mtu' in vxlan.conf"
+        case .multicastLimit(let name, let group):
+            "cannot create \(name): the kernel refused to join multicast group \(group) (No buffer space available); raise net.ipv4.igmp_max_memberships (sysctl -w net.ipv4.igmp_max_memberships=512 and persist it in /etc/sysctl.d)"
+        case .netlink(let error):
+            error.description
+        }
+    }
+}

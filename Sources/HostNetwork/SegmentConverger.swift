@@ -1,0 +1,271 @@
+import VXLANCore
+
+/// Makes the host match a `SegmentPlan` (ensure) or removes a segment (teardown), one
+/// VNI at a time, by links looked up by name. It repairs whatever partial state it
+/// finds, touches only devices in our interface group, and undoes a bridge it created
+/// in the same call when a later step fails.
+public struct SegmentConverger {
+    let network: NetlinkSession
+
+    public init(network: NetlinkSession) {
+        self.network = network
+    }
+
+    /// What ensure or teardown changed, for the journal: "created bridge brvx-5001".
+    public struct Action: Hashable, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public struct EnsureResult: Hashable, Sendable {
+        public var actions: [Action]
+        /// The segment is an operator's own bridge and vxlan device that already match
+        /// the plan: used as is, never modified, never torn down.
+        public var borrowed: Bool
+        public var mtu: Int
+    }
+
+    public enum TeardownResult: Hashable, Sendable {
+        case removed([Action])
+        case absent
+        /// The bridge is not ours: left alone.
+        case notOwned(String)
+        /// Ports other than our vxlan device remain: left alone.
+        case inUse(ports: [String])
+    }
+
+    // MARK: - ensure
+
+    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
+        let underlay = try resolveUnderlay(plan.underlay)
+        let spec = try deviceSpec(plan, underlay: underlay)
+        var actions: [Action] = []
+        let (bridge, createdBridge) = try ensureBridge(plan.names.bridge, mtu: spec.mtu, actions: &actions)
+        do {
+            let borrowed = try ensureVXLAN(spec, plan: plan, bridge: bridge, actions: &actions)
+            return EnsureResult(actions: actions, borrowed: borrowed, mtu: spec.mtu ?? bridge.mtu)
+        } catch {
+            // Leave nothing half-made: a bridge we created in this call goes again.
+            if createdBridge { try? network.deleteLink(bridge) }
+            throw error
+        }
+    }
+
+    /// The underlay device, or its bridge when it is a bridge port (CloudStack's traffic
+    /// label may name `eth1` inside `cloudbr1`, which holds the address).
+    func resolveUnderlay(_ name: InterfaceName?) throws(ConvergeError) -> Link? {
+        guard let name else { return nil }
+        guard var link = try netlink({ () throws(NetlinkError) in try network.link(named: name.rawValue) }) else {
+            throw .underlayMissing(name)
+        }
+        if link.master != 0,
+            let master = try netlink({ () throws(NetlinkError) in try network.link(index: link.master) }),
+            master.kind == "bridge"
+        {
+            link = master
+        }
+        guard link.isUp else { throw .underlayDown(link.name) }
+        return link
+    }
+
+    func deviceSpec(_ plan: SegmentPlan, underlay: Link?) throws(ConvergeError) -> VXLANDeviceSpec {
+        var local = plan.local
+        if plan.needsLocalAddress, local == nil, let underlay {
+            let addresses = try netlink { () throws(NetlinkError) in
+                try network.addresses(of: underlay, family: plan.family)
+            }
+            guard let first = addresses.first else {
+                throw .noLocalAddress(underlay: underlay.name, family: plan.family)
+            }
+            local = first
+        }
+        let mtu = plan.mtu.mtu(underlayMTU: underlay?.mtu, family: plan.family)
+        if let mtu, !MTUPolicy.validRange.contains(mtu) { throw .mtuOutOfRange(vni: plan.vni, mtu: mtu) }
+        // With no underlay to measure, the kernel gives a vxlan device 1500 - 50.
+        let segmentMTU = mtu ?? 1450
+        if let required = plan.requiredMTU, required > segmentMTU {
+            throw .mtuTooLarge(vni: plan.vni, required: required, segment: segmentMTU)
+        }
+        return VXLANDeviceSpec(
+            name: plan.names.vxlan, id: plan.vni.value, group: plan.group, local: local,
+            underlay: underlay?.index, dstport: plan.dstport, ttl: plan.ttl, learning: plan.learning, mtu: mtu)
+    }
+
+    /// Returns the bridge, and whether this call created it.
+    private func ensureBridge(
+        _ name: InterfaceName, mtu: Int?, actions: inout [Action]
+    ) throws(ConvergeError) -> (Link, Bool) {
+        if let bridge = try lookup(name, kind: "bridge") {
+            guard bridge.isOwned else { return (bridge, false) }
+            let wrongMTU = mtu.map { $0 != bridge.mtu } ?? false
+            if !bridge.isUp || wrongMTU {
+                try netlink { () throws(NetlinkError) in
+                    try network.setLink(bridge, up: true, mtu: wrongMTU ? mtu : nil)
+                }
+                actions.append(Action(description: "repaired bridge \(name) (up, mtu \(mtu ?? bridge.mtu))"))
+            }
+            return (bridge, false)
+        }
+        do {
+            try network.createBridge(name, mtu: mtu, group: Ownership.interfaceGroup)
+        } catch where error.errno == EEXIST {
+            // Another caller made it between our lookup and our create: converge on theirs.
+            return try ensureBridge(name, mtu: mtu, actions: &actions)
+        } catch {
+            throw .netlink(error)
+        }
+        actions.append(Action(description: "created bridge \(name)"))
+        guard let created = try lookup(name, kind: "bridge") else {
+            throw .wrongKind(name: name.rawValue, kind: nil, expected: "bridge")
+        }
+        return (created, true)
+    }
+
+    /// Returns whether the segment is borrowed (an operator's matching devices).
+    private func ensureVXLAN(
+        _ spec: VXLANDeviceSpec, plan: SegmentPlan, bridge: Link, actions: inout [Action]
+    ) throws(ConvergeError) -> Bool {
+        guard let vxlan = try lookup(spec.name, kind: "vxlan") else {
+            guard bridge.isOwned else { throw .foreignBridge(bridge.name) }
+            try createVXLAN(spec, plan: plan, bridge: bridge)
+            actions.append(Action(description: "created \(spec.name) (\(describe(spec))) in \(bridge.name)"))
+            try ensureForwarding(plan, vxlan: spec.name, actions: &actions)
+            return false
+        }
+        let differences = self.differences(vxlan.vxlan, spec)
+        guard vxlan.isOwned, bridge.isOwned else {
+            guard differences.isEmpty, vxlan.master == bridge.index, vxlan.isUp, bridge.isUp else {
+                throw .foreignDevice(
+                    name: vxlan.isOwned ? bridge.name : vxlan.name,
+                    differences: differences + (vxlan.master == bridge.index ? [] : ["not a port of \(bridge.name)"])
+                        + (vxlan.isUp && bridge.isUp ? [] : ["down"]))
+            }
+            return true
+        }
+        guard differences.isEmpty else {
+            throw .ownedDeviceDiffers(name: vxlan.name, vni: plan.vni, differences: differences)
+        }
+        if vxlan.master != 0, vxlan.master != bridge.index {
+            let master = (try? network.link(index: vxlan.master))??.name ?? "index \(vxlan.master)"
+            throw .portOfOtherBridge(name: vxlan.name, master: master)
+        }
+        let wrongMTU = spec.mtu.map { $0 != vxlan.mtu } ?? false
+        if !vxlan.isUp || wrongMTU || vxlan.master == 0 {
+            try netlink { () throws(NetlinkError) in
+                try network.setLink(
+                    vxlan, up: true, mtu: wrongMTU ? spec.mtu : nil, master: vxlan.master == 0 ? bridge.index : nil)
+            }
+            actions.append(Action(description: "repaired \(vxlan.name) (up, port of \(bridge.name), mtu \(spec.mtu ?? vxlan.mtu))"))
+        }
+        try ensureForwarding(plan, vxlan: spec.name, actions: &actions)
+        return false
+    }
+
+    private func createVXLAN(_ spec: VXLANDeviceSpec, plan: SegmentPlan, bridge: Link) throws(ConvergeError) {
+        do {
+            try network.createVXLAN(spec, master: bridge.index, group: Ownership.interfaceGroup)
+        } catch where error.errno == ENOBUFS && spec.group != nil {
+            throw .multicastLimit(name: spec.name.rawValue, group: spec.group ?? .v4(0))
+        } catch {
+            throw .netlink(error)
+        }
+    }
+
+    /// Unicast: exactly one all-zero fdb entry per configured remote. EVPN: the bridge
+    /// port's learning off and neigh_suppress on. Multicast needs nothing: the kernel joins
+    /// the group on the underlay when the device comes up.
+    private func ensureForwarding(_ plan: SegmentPlan, vxlan name: InterfaceName, actions: inout [Action])
+        throws(ConvergeError)
+    {
+        guard plan.mode != .multicast, let vxlan = try lookup(name, kind: "vxlan") else { return }
+        try netlink { () throws(NetlinkError) in
+            switch plan.mode {
+            case .multicast:
+                break
+            case .unicast:
+                let present = try network.defaultDestinations(of: vxlan)
+                for remote in plan.remotes where !present.contains(remote) {
+                    try network.appendDefaultDestination(remote, to: vxlan)
+                    actions.append(Action(description: "added fdb 00:00:00:00:00:00 dst \(remote) on \(name)"))
+                }
+                for stale in present where !plan.remotes.contains(stale) {
+                    try network.deleteDefaultDestination(stale, from: vxlan)
+                    actions.append(Action(description: "removed fdb 00:00:00:00:00:00 dst \(stale) from \(name)"))
+                }
+            case .evpn:
+                try network.setEVPNPortFlags(of: vxlan)
+            }
+        }
+    }
+
+    /// How an existing device differs from what the plan wants, in iproute2 words.
+    func differences(_ actual: VXLANAttributes?, _ wanted: VXLANDeviceSpec) -> [String] {
+        guard let actual else { return ["not a vxlan device"] }
+        var found: [String] = []
+        func compare<T: Equatable>(_ label: String, _ have: T, _ want: T, _ show: (T) -> String) {
+            if have != want { found.append("\(label) \(show(have)) instead of \(show(want))") }
+        }
+        compare("id", actual.id, wanted.id) { String($0) }
+        compare("group", actual.group, wanted.group) { $0?.description ?? "none" }
+        if let local = wanted.local { compare("local", actual.local, local) { $0?.description ?? "none" } }
+        if let underlay = wanted.underlay { compare("dev index", actual.underlay, underlay) { String($0) } }
+        compare("dstport", actual.dstport, wanted.dstport) { String($0) }
+        compare("ttl", actual.ttl, wanted.ttl) { String($0) }
+        compare("learning", actual.learning, wanted.learning) { $0 ? "on" : "off" }
+        return found
+    }
+
+    private func describe(_ spec: VXLANDeviceSpec) -> String {
+        var words = ["id \(spec.id)"]
+        if let group = spec.group { words.append("group \(group)") }
+        if let local = spec.local { words.append("local \(local)") }
+        words.append("dstport \(spec.dstport) ttl \(spec.ttl)")
+        if !spec.learning { words.append("nolearning") }
+        if let mtu = spec.mtu { words.append("mtu \(mtu)") }
+        return words.joined(separator: " ")
+    }
+
+    // MARK: - teardown
+
+    /// Removes the VNI's vxlan device and bridge if both are ours and no other port is
+    /// left on the bridge. Anything not ours is left exactly as it is.
+    public func teardown(_ names: SegmentNames) throws(ConvergeError) -> TeardownResult {
+        let bridge = try lookup(names.bridge, kind: "bridge")
+        let vxlan = try lookup(names.vxlan, kind: "vxlan")
+        if bridge == nil, vxlan == nil { return .absent }
+        var actions: [Action] = []
+        if let bridge {
+            guard bridge.isOwned else { return .notOwned(bridge.name) }
+            let ports = try netlink { () throws(NetlinkError) in try network.ports(ofBridge: bridge) }
+            let others = ports.filter { !($0.index == vxlan?.index && vxlan?.isOwned == true) }
+            guard others.isEmpty else { return .inUse(ports: others.map(\.name)) }
+        }
+        if let vxlan {
+            guard vxlan.isOwned else { return .notOwned(vxlan.name) }
+            guard vxlan.master == 0 || vxlan.master == bridge?.index else {
+                return .inUse(ports: [vxlan.name])
+            }
+            try netlink { () throws(NetlinkError) in try network.deleteLink(vxlan) }
+            actions.append(Action(description: "deleted \(vxlan.name)"))
+        }
+        if let bridge {
+            try netlink { () throws(NetlinkError) in try network.deleteLink(bridge) }
+            actions.append(Action(description: "deleted bridge \(bridge.name)"))
+        }
+        return .removed(actions)
+    }
+
+    // MARK: - helpers
+
+    /// The link of that name if it exists and has the expected kind.
+    private func lookup(_ name: InterfaceName, kind: String) throws(ConvergeError) -> Link? {
+        guard let link = try netlink({ () throws(NetlinkError) in try network.link(named: name.rawValue) }) else {
+            return nil
+        }
+        guard link.kind == kind else { throw .wrongKind(name: link.name, kind: link.kind, expected: kind) }
+        return link
+    }
+
+    private func netlink<T>(_ body: () throws(NetlinkError) -> T) throws(ConvergeError) -> T {
+        do { return try body() } catch { throw .netlink(error) }
+    }
+}

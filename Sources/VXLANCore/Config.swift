@@ -1,0 +1,115 @@
+/// How broadcast, unknown-unicast and multicast frames reach the other VTEPs.
+public enum UnderlayMode: String, Sendable, CaseIterable, Codable {
+    /// One IP multicast group per VNI; the kernel joins it on the underlay device.
+    case multicast
+    /// Head-end replication to a static list of remote VTEPs (all-zero fdb entries).
+    case unicast
+    /// Control plane in BGP EVPN (FRR); the device only sends from `local`, learns nothing.
+    case evpn
+}
+
+/// Which multicast group carries a VNI's BUM traffic.
+public enum MulticastGroupPolicy: Hashable, Sendable, CustomStringConvertible {
+    /// CloudStack's `modifyvxlan.sh`: `239.{(vni>>16)%256}.{(vni>>8)%256}.{vni%256}`, so
+    /// one of our hosts and a CloudStack KVM host on the same VNI share a group.
+    case cloudstack
+    /// The VNI's low bits as an offset into an operator-chosen multicast network;
+    /// VNIs that differ only above the host bits share a group (harmless, just more flooding).
+    case network(IPNetwork)
+
+    public func group(for vni: VNI) -> IPAddress {
+        switch self {
+        case .cloudstack: .v4(0xEF00_0000 | vni.value)
+        case .network(let network): network.address(at: vni.value)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .cloudstack: "cloudstack"
+        case .network(let network): network.description
+        }
+    }
+}
+
+/// The MTU of the VXLAN bridge and device.
+public enum MTUPolicy: Hashable, Sendable, CustomStringConvertible {
+    /// Underlay MTU minus the encapsulation: 50 bytes over IPv4, 70 over IPv6.
+    case auto
+    case fixed(Int)
+
+    public static let validRange = 68...65_535
+
+    /// Outer Ethernet is not counted in an MTU; inner Ethernet 14 + VXLAN 8 + UDP 8 +
+    /// outer IP 20 (IPv4) or 40 (IPv6).
+    public static func overhead(for family: IPAddress.Family) -> Int {
+        family == .ipv4 ? 50 : 70
+    }
+
+    /// The segment MTU for an underlay of `underlayMTU`, or nil when the policy is
+    /// `auto` and no underlay is known (the kernel then picks 1450 itself).
+    public func mtu(underlayMTU: Int?, family: IPAddress.Family) -> Int? {
+        switch self {
+        case .fixed(let value): value
+        case .auto: underlayMTU.map { $0 - Self.overhead(for: family) }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .auto: "auto"
+        case .fixed(let value): String(value)
+        }
+    }
+}
+
+/// The operator's configuration, `/etc/libvirt-vxlan/vxlan.conf`. Every field has the
+/// default a missing file gets.
+public struct Config: Hashable, Sendable {
+    public static let defaultPath = "/etc/libvirt-vxlan/vxlan.conf"
+
+    /// The device carrying VXLAN (CloudStack's "traffic label"): a NIC, or a bridge.
+    public var underlay: InterfaceName?
+    /// The VTEP source address; nil means the underlay's first address of the family.
+    public var local: IPAddress?
+    public var mode: UnderlayMode = .multicast
+    /// 8472 is the Linux default, which CloudStack and NetworkManager use; 4789 is IANA's.
+    public var dstport: UInt16 = 8472
+    public var ttl: UInt8 = 10
+    public var mtu: MTUPolicy = .auto
+    public var vniRanges: [VNIRange] = [VNIRange(VNI.minimum...VNI.maximum)]
+    public var remotes: [IPAddress] = []
+    public var groupPolicy: MulticastGroupPolicy = .cloudstack
+    public var names = Names()
+
+    public struct Names: Hashable, Sendable {
+        public var bridge: NameTemplate = .defaultBridge
+        public var vxlan: NameTemplate = .defaultVXLAN
+        public var network: NameTemplate = .defaultNetwork
+        public init() {}
+    }
+
+    public init() {}
+
+    /// The address family of the underlay: that of `local`, else of the remotes, else
+    /// of the group network, else IPv4.
+    public var family: IPAddress.Family {
+        if let local { return local.family }
+        if let remote = remotes.first { return remote.family }
+        if case .network(let network) = groupPolicy { return network.address.family }
+        return .ipv4
+    }
+
+    public func accepts(_ vni: VNI) -> Bool { vniRanges.contains { $0.contains(vni) } }
+}
+
+extension VNI {
+    public static let minimum = VNI(unchecked: range.lowerBound)
+    public static let maximum = VNI(unchecked: range.upperBound)
+}
+
+extension NameTemplate {
+    public static let defaultBridge = NameTemplate(prefix: "brvx-", suffix: "")
+    public static let defaultVXLAN = NameTemplate(prefix: "vxlan", suffix: "")
+    public static let defaultNetwork = NameTemplate(prefix: "vxlan-", suffix: "")
+}

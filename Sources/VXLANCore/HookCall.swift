@@ -1,0 +1,84 @@
+/// One call of a libvirt hook: `hooks/<driver>.d/50-libvirt-vxlan OBJECT OPERATION
+/// SUBOPERATION EXTRA`, and what libvirt-vxlan does about it. Pure: the table that
+/// decides is tested without libvirt, netlink or a file system.
+public struct HookCall: Hashable, Sendable {
+    /// Which libvirt driver runs the hook; told by the folder it was called from.
+    public enum Driver: String, Sendable, CaseIterable {
+        case qemu
+        case network
+    }
+
+    public var driver: Driver
+    /// The domain or network name.
+    public var object: String
+    public var operation: String
+    public var subOperation: String
+    /// `$4`: "-", or since libvirt 10.5 the reason of `release end` ("failed", "migrated"...).
+    public var extra: String
+
+    public init(driver: Driver, object: String, operation: String, subOperation: String, extra: String = "-") {
+        self.driver = driver
+        self.object = object
+        self.operation = operation
+        self.subOperation = subOperation
+        self.extra = extra
+    }
+
+    /// What the hook does for this call.
+    public var action: HookAction {
+        switch (driver, operation, subOperation) {
+        case (.qemu, "prepare", "begin"), (.qemu, "migrate", "begin"), (.qemu, "restore", "begin"):
+            .prepareDomain
+        case (.qemu, "reconnect", "begin"), (.qemu, "attach", "begin"):
+            .reconnectDomain
+        case (.qemu, "release", "end"):
+            .releaseDomain
+        case (.network, "start", "begin"):
+            .startNetwork
+        case (.network, "port-created", "begin"):
+            .plugPort
+        case (.network, "port-deleted", "begin"):
+            .unplugPort
+        case (.network, "stopped", "end"):
+            .stopNetwork
+        default:
+            .ignore
+        }
+    }
+}
+
+/// What a hook call makes libvirt-vxlan do. Each case says whether its failure may
+/// stop libvirt: libvirt aborts the operation on a non-zero exit for `begin` calls.
+public enum HookAction: Hashable, Sendable, CaseIterable {
+    /// Nothing: return at once, without reading stdin.
+    case ignore
+    /// A guest is about to run here (start, incoming migration, restore): ensure every
+    /// VNI of its interfaces and record it as a user. A failure aborts the start.
+    case prepareDomain
+    /// libvirtd restarted (or attached to) a running guest: ensure and record again. A
+    /// failure is logged, never returned: libvirt would kill the running guest.
+    case reconnectDomain
+    /// A guest is gone: drop its uses and tear down VNIs nobody uses any more.
+    case releaseDomain
+    /// A network of ours starts: ensure its VNI and record the network as a user.
+    case startNetwork
+    /// A guest NIC is plugged into a network of ours (at guest start, hot-plug, or daemon
+    /// restart): record its owner as a user of the VNI and ensure it.
+    case plugPort
+    /// A guest NIC left a network of ours: drop that use; tear down if unused.
+    case unplugPort
+    /// A network of ours stopped: drop the network's use; tear down if unused.
+    case stopNetwork
+
+    /// Whether a non-zero exit would stop something libvirt is doing. `migrate` and
+    /// `restore` are filters too, but we never print on stdout.
+    public var failureStopsLibvirt: Bool {
+        switch self {
+        case .prepareDomain, .startNetwork, .plugPort: true
+        case .ignore, .reconnectDomain, .releaseDomain, .unplugPort, .stopNetwork: false
+        }
+    }
+
+    /// Whether the call reads the XML on stdin.
+    public var readsInput: Bool { self != .ignore }
+}

@@ -1,0 +1,164 @@
+/// The mark that tells our devices from everyone else's: the interface group (IFLA_GROUP)
+/// we create bridges and vxlan devices in. Unlike an alias, the kernel sets the group in
+/// the very RTM_NEWLINK that creates the device, so no crash can leave a device of ours
+/// unmarked. `ip link show group 1987603566` lists them ("vxln" in ASCII).
+public enum Ownership {
+    public static let interfaceGroup: UInt32 = 0x7678_6C6E
+}
+
+/// The two device names of one VNI. Enough to tear a segment down, even when the VNI
+/// is no longer in the configured ranges.
+public struct SegmentNames: Hashable, Sendable {
+    public var vni: VNI
+    public var bridge: InterfaceName
+    public var vxlan: InterfaceName
+
+    public init(vni: VNI, bridge: InterfaceName, vxlan: InterfaceName) {
+        self.vni = vni
+        self.bridge = bridge
+        self.vxlan = vxlan
+    }
+}
+
+/// Everything needed to converge one VNI on this host: names and vxlan parameters. The
+/// host-dependent parts (underlay index and MTU, default local address) are resolved
+/// when the plan is applied.
+public struct SegmentPlan: Hashable, Sendable {
+    public var names: SegmentNames
+    public var mode: UnderlayMode
+    public var underlay: InterfaceName?
+    /// Explicit VTEP source address; nil means "the underlay's first address" where the
+    /// mode needs one (unicast, evpn) and none in multicast mode, as CloudStack does.
+    public var local: IPAddress?
+    public var family: IPAddress.Family
+    /// Multicast mode only.
+    public var group: IPAddress?
+    /// Unicast mode only: remote VTEPs for head-end replication.
+    public var remotes: [IPAddress]
+    public var dstport: UInt16
+    public var ttl: UInt8
+    public var mtu: MTUPolicy
+    /// The largest MTU a guest interface or libvirt network asked for on this segment.
+    public var requiredMTU: Int?
+
+    public var vni: VNI { names.vni }
+
+    /// EVPN leaves learning to BGP; the other modes learn remote MACs from traffic.
+    public var learning: Bool { mode != .evpn }
+
+    /// Whether the device must carry a source address (FRR reads it as the VTEP IP;
+    /// unicast replication needs a fixed source).
+    public var needsLocalAddress: Bool { mode != .multicast }
+}
+
+public enum PlanError: Error, Equatable, CustomStringConvertible {
+    case vniNotAllowed(VNI, [VNIRange])
+    case invalidName(InterfaceNameError)
+    case missingUnderlay(UnderlayMode)
+    case missingRemotes(VNI)
+    case missingLocal(VNI)
+    case familyMismatch(VNI)
+    case notMulticast(IPAddress)
+
+    public var description: String {
+        switch self {
+        case .vniNotAllowed(let vni, let ranges):
+            "VNI \(vni) is not in this host's vni_ranges (\(ranges.map(\.description).joined(separator: ", ")))"
+        case .invalidName(let error):
+            error.description
+        case .missingUnderlay(let mode):
+            "\(mode) mode needs 'underlay' (the device that carries VXLAN) in the configuration"
+        case .missingRemotes(let vni):
+            "VNI \(vni): unicast mode needs at least one entry in 'remotes'"
+        case .missingLocal(let vni):
+            "VNI \(vni): evpn mode needs 'local' or 'underlay' to find the VTEP address"
+        case .familyMismatch(let vni):
+            "VNI \(vni): local, remotes and group must all be IPv4 or all IPv6"
+        case .notMulticast(let group):
+            "group \(group) is not a multicast address"
+        }
+    }
+}
+
+extension Config {
+    /// The device names of `vni` under this configuration's templates.
+    public func names(for vni: VNI) throws(PlanError) -> SegmentNames {
+        do {
+            return SegmentNames(
+                vni: vni, bridge: try names.bridge.interfaceName(for: vni),
+                vxlan: try names.vxlan.interfaceName(for: vni))
+        } catch {
+            throw .invalidName(error)
+        }
+    }
+
+    /// The plan for one VNI, with a libvirt network's per-network settings on top of the
+    /// configuration. Refuses VNIs outside `vni_ranges` and incomplete settings.
+    public func plan(
+        for vni: VNI, overrides: SegmentOverrides? = nil, bridge: InterfaceName? = nil, requiredMTU: Int? = nil
+    ) throws(PlanError) -> SegmentPlan {
+        guard accepts(vni) else { throw .vniNotAllowed(vni, vniRanges) }
+        var segmentNames = try names(for: vni)
+        if let bridge { segmentNames.bridge = bridge }
+        let mode = overrides?.mode ?? self.mode
+        let underlay = overrides?.underlay ?? self.underlay
+        let local = overrides?.local ?? self.local
+        let remotes = overrides?.remotes ?? self.remotes
+        let group = mode == .multicast ? (overrides?.group ?? groupPolicy.group(for: vni)) : nil
+        let addresses = [local].compactMap { $0 } + remotes + [group].compactMap { $0 }
+        let family = addresses.first?.family ?? self.family
+
+        switch mode {
+        case .multicast:
+            guard underlay != nil else { throw .missingUnderlay(mode) }
+        case .unicast:
+            guard !remotes.isEmpty else { throw .missingRemotes(vni) }
+        case .evpn:
+            guard local != nil || underlay != nil else { throw .missingLocal(vni) }
+        }
+        if let group, !group.isMulticast { throw .notMulticast(group) }
+        guard addresses.allSatisfy({ $0.family == family }) else { throw .familyMismatch(vni) }
+
+        return SegmentPlan(
+            names: segmentNames, mode: mode, underlay: underlay, local: local, family: family, group: group,
+            remotes: mode == .unicast ? remotes : [], dstport: overrides?.dstport ?? dstport,
+            ttl: overrides?.ttl ?? ttl, mtu: mtu, requiredMTU: requiredMTU)
+    }
+
+    /// The VNI a guest interface belongs to, if it sits on a VXLAN segment: a bridge
+    /// named by the bridge template, or a libvirt network named by the network template.
+    public func vni(of interface: GuestInterface) -> VNI? {
+        switch interface.source {
+        case .bridge(let name): names.bridge.vni(in: name)
+        case .network(let name): names.network.vni(in: name)
+        }
+    }
+
+    /// One plan per VNI the domain uses, in VNI order; each plan requires the largest
+    /// `<mtu>` any of the domain's interfaces on that VNI asks for.
+    public func plans(for domain: DomainDescription) throws(PlanError) -> [SegmentPlan] {
+        var largestMTU: [VNI: Int?] = [:]
+        for interface in domain.interfaces {
+            guard let vni = vni(of: interface) else { continue }
+            let previous = largestMTU[vni] ?? nil
+            largestMTU[vni] = [previous, interface.mtu].compactMap { $0 }.max()
+        }
+        var plans: [SegmentPlan] = []
+        for (vni, mtu) in largestMTU.sorted(by: { $0.key < $1.key }) {
+            plans.append(try plan(for: vni, requiredMTU: mtu))
+        }
+        return plans
+    }
+
+    /// The plan for a libvirt network if it is ours: it carries our metadata, or its
+    /// bridge is named by the bridge template. Nil for every other network.
+    public func plan(for network: NetworkDescription) throws(PlanError) -> SegmentPlan? {
+        let templateVNI = network.bridge.flatMap { names.bridge.vni(in: $0) }
+        guard let vni = network.overrides?.vni ?? templateVNI else { return nil }
+        var bridge: InterfaceName?
+        if let name = network.bridge {
+            do { bridge = try InterfaceName(name) } catch { throw .invalidName(error) }
+        }
+        return try plan(for: vni, overrides: network.overrides, bridge: bridge, requiredMTU: network.mtu)
+    }
+}

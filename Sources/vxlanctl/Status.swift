@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import HostNetwork
+import VXLANCore
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the VXLAN segments on this host.",
+        discussion: """
+            Lists every VNI that has a bridge or vxlan device named by the templates or \
+            created by libvirt-vxlan: the devices, their vxlan parameters, the bridge's \
+            ports (guest taps), and whether libvirt-vxlan owns them. With a VNI, shows that \
+            one only (by name lookup). --json prints the same as a JSON document.
+
+            Examples: vxlanctl status
+                      vxlanctl status 5001 --json
+            """)
+
+    @OptionGroup var options: CommonOptions
+
+    @Argument(help: "Show only this VNI.", transform: parseVNIArgument)
+    var vni: VNI?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        try reportingFailures {
+            let config = try options.loadConfig()
+            let network = try options.openNetlink()
+            let segments: [SegmentStatus]
+            do {
+                if let vni {
+                    let names: SegmentNames
+                    do { names = try config.names(for: vni) } catch { throw Failure.configuration(String(describing: error)) }
+                    segments = [try network.status(of: names)]
+                } else {
+                    segments = try network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
+                }
+            } catch let error as NetlinkError {
+                throw Failure.host(String(describing: error))
+            }
+            let reports = segments.map { SegmentReport($0, network: network) }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                let data = try encoder.encode(StatusReport(segments: reports))
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                printTable(reports)
+            }
+        }
+    }
+
+    private func printTable(_ reports: [SegmentReport]) {
+        let header = ["VNI", "BRIDGE", "VXLAN", "STATE", "OWNED", "MTU", "PARAMETERS", "PORTS"]
+        let rows = reports.map { report in
+            [
+                String(report.vni), report.bridge?.name ?? "-", report.vxlan?.name ?? "-", report.state,
+                report.owned ? "yes" : "no", report.vxlan.map { String($0.mtu) } ?? "-",
+                report.vxlan?.parameters ?? "-", report.ports.isEmpty ? "-" : report.ports.joined(separator: ","),
+            ]
+        }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        for row in [header] + rows {
+            let cells = row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }
+            print(cells.joined(separator: "  "))
+        }
+    }
+}
+
+struct StatusReport: Codable {
+    var segments: [SegmentReport]
+}
+
+/// One VNI as `status` prints it.
+struct SegmentReport: Codable {
+    struct Device: Codable {
+        var name: String
+        var up: Bool
+        var mtu: Int
+        var owned: Bool
+        var master: String?
+        var parameters: String?
+        var id: UInt32?
+        var group: String?
+        var local: String?
+        var underlay: String?
+        var dstport: UInt16?
+        var ttl: UInt8?
+        var learning: Bool?
+        var remotes: [String]?
+    }
+
+    var vni: UInt32
+    /// "ready", "partial" (something missing or down), or "absent".
+    var state: String
+    /// Both devices exist and libvirt-vxlan created them.
+    var owned: Bool
+    var bridge: Device?
+    var vxlan: Device?
+    var ports: [String]
+
+    init(_ status: SegmentStatus, network: NetlinkSession) {
+        vni = status.vni.value
+        state = status.isComplete ? "ready" : (status.bridge == nil && status.vxlan == nil ? "absent" : "partial")
+        owned = status.bridge?.isOwned == true && status.vxlan?.isOwned == true
+        bridge = status.bridge.map { Device($0) }
+        vxlan = status.vxlan.map { Device($0, bridge: status.bridge, network: network) }
+        ports = status.ports.filter { $0 != status.vxlan?.name }
+    }
+}
+
+extension SegmentReport.Device {
+    init(_ link: Link, bridge: Link? = nil, network: NetlinkSession? = nil) {
+        name = link.name
+        up = link.isUp
+        mtu = link.mtu
+        owned = link.isOwned
+        if link.master != 0 {
+            master = link.master == bridge?.index ? bridge?.name : (try? network?.link(index: link.master))??.name
+        }
+        guard let attributes = link.vxlan else { return }
+        id = attributes.id
+        group = attributes.group?.description
+        local = attributes.local?.description
+        underlay = attributes.underlay == 0 ? nil : (try? network?.link(index: attributes.underlay))??.name
+        dstport = attributes.dstport
+        ttl = attributes.ttl
+        learning = attributes.learning
+        let destinations = (try? network?.defaultDestinations(of: link)) ?? []
+        remotes = destinations.isEmpty ? nil : destinations.map(\.description)
+        var words = ["id \(attributes.id)"]
+        if let group { words.append("group \(group)") }
+        if let local { words.append("local \(local)") }
+        if let underlay { words.append("dev \(underlay)") }
+        if let remotes { words.append("remotes \(remotes.joined(separator: ","))") }
+        words.append("dstport \(attributes.dstport) ttl \(attributes.ttl)")
+        if !attributes.learning { words.append("nolearning") }
+        parameters = words.joined(separator: " ")
+    }
+}

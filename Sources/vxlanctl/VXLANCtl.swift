@@ -1,0 +1,106 @@
+import ArgumentParser
+import HookRuntime
+import HostNetwork
+import VXLANCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@main
+struct VXLANCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vxlanctl",
+        abstract: "Create, inspect and remove the VXLAN segments of a KVM host.",
+        discussion: """
+            Each VXLAN segment (VNI) is a Linux bridge (brvx-VNI) with a kernel vxlan \
+            device (vxlanVNI) as a port. The libvirt hook makes and removes them as guests \
+            start and stop; vxlanctl does the same by hand and shows what exists.
+
+            Configuration: /etc/libvirt-vxlan/vxlan.conf (TOML), or --config PATH, or \
+            $LIBVIRT_VXLAN_CONFIG. A missing default file means built-in defaults.
+
+            Devices created by libvirt-vxlan are in interface group \(Ownership.interfaceGroup) \
+            (ip link show group \(Ownership.interfaceGroup)); nothing outside it is ever \
+            modified or deleted.
+
+            Exit status: 0 success, 1 the host could not be changed as asked, 2 invalid \
+            configuration, 3 teardown left the segment in place (not ours, or still in use), \
+            64 invalid command line.
+            """,
+        version: "0.1.0",
+        subcommands: [Ensure.self, Teardown.self, Status.self])
+}
+
+/// Options every subcommand takes.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Configuration file.", valueName: "path"))
+    var config: String?
+
+    func loadConfig() throws -> Config {
+        do {
+            return try ConfigFile.load(explicit: config)
+        } catch {
+            throw Failure.configuration(String(describing: error))
+        }
+    }
+
+    func openNetlink() throws -> NetlinkSession {
+        do {
+            return try NetlinkSession()
+        } catch {
+            throw Failure.host(String(describing: error))
+        }
+    }
+}
+
+/// Reads a VNI argument the way the hook reads one, with the reason when it is refused
+/// ("VNI 0 is out of range (1-16777215)").
+func parseVNIArgument(_ text: String) throws -> VNI {
+    do { return try VNI(parsing: text) } catch { throw ValidationError(error.description) }
+}
+
+/// How vxlanctl fails: one line on stderr and an exit status a script can test.
+enum Failure: Error {
+    case host(String)
+    case configuration(String)
+    case kept(String)
+
+    var exitCode: ExitCode {
+        switch self {
+        case .host: ExitCode(1)
+        case .configuration: ExitCode(2)
+        case .kept: ExitCode(3)
+        }
+    }
+
+    var message: String {
+        switch self {
+        case .host(let message), .configuration(let message), .kept(let message): message
+        }
+    }
+}
+
+extension ParsableCommand {
+    /// Runs `body`, turning a `Failure` into its message on stderr and its exit status.
+    func reportingFailures(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let failure as Failure {
+            printError("vxlanctl: \(failure.message)")
+            throw failure.exitCode
+        }
+    }
+}
+
+func printError(_ line: String) {
+    var standardError = StandardError()
+    print(line, to: &standardError)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var text = string
+        text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+    }
+}

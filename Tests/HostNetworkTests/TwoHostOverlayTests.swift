@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+import VXLANCore
+
+/// The built `vxlanctl`, beside the test bundle in the build folder.
+let vxlanctl = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    .appendingPathComponent("vxlanctl").path
+
+/// A temporary folder for configuration files, removed when the test ends.
+final class TemporaryFolder {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "lvxt-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let file = path + "/" + name
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+}
+
+extension NetworkNamespace {
+    /// `vxlanctl ARGS...` run inside this namespace.
+    func vxlanctl(_ arguments: String...) throws -> CommandResult {
+        try exec([HostNetworkTests.vxlanctl] + arguments)
+    }
+
+    /// A namespace standing in for a guest: `eth0` with `address`, its peer `tap` in
+    /// `host` as a port of `bridge` (what libvirt does with a vnet tap).
+    func plugGuest(into host: NetworkNamespace, tap: String, bridge: String, address: String) throws {
+        try ip("link", "add", "eth0", "type", "veth", "peer", "name", tap, "netns", host.name)
+        try ip("addr", "add", address, "dev", "eth0")
+        try ip("link", "set", "eth0", "up")
+        try host.ip("link", "set", tap, "master", bridge, "up")
+    }
+
+    /// Pings until one answer comes back (the first frames may race the group join and
+    /// learning), or gives up after `attempts` one-second tries.
+    func pings(_ address: String, attempts: Int = 10) throws -> Bool {
+        for _ in 0..<attempts where try exec(["ping", "-c", "1", "-W", "1", address]).status == 0 {
+            return true
+        }
+        return false
+    }
+}
+
+@Suite(.enabled(if: isRoot, "needs root to create network namespaces"))
+struct TwoHostOverlayTests {
+    /// Two hosts joined by a veth underlay; on each, vxlanctl makes VNI 5001 and a guest
+    /// namespace is plugged into its bridge. The guests must reach each other, which
+    /// proves the devices carry real VXLAN traffic in this mode.
+    @Test(arguments: [UnderlayMode.multicast, .unicast])
+    func testGuestsOnTwoHostsPingAcrossTheOverlay(mode: UnderlayMode) throws {
+        let hostA = try NetworkNamespace("hostA")
+        let hostB = try NetworkNamespace("hostB")
+        let guestA = try NetworkNamespace("guestA")
+        let guestB = try NetworkNamespace("guestB")
+        try hostA.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", hostB.name)
+        for (host, address) in [(hostA, "192.0.2.1/24"), (hostB, "192.0.2.2/24")] {
+            try host.ip("addr", "add", address, "dev", "ul0")
+            try host.ip("link", "set", "ul0", "up")
+        }
+        let folder = try TemporaryFolder()
+        for (host, peer) in [(hostA, "192.0.2.2"), (hostB, "192.0.2.1")] {
+            let remotes = mode == .unicast ? "remotes = [\"\(peer)\"]" : ""
+            let config = try folder.write(host.name, "underlay = \"ul0\"\nmode = \"\(mode)\"\n\(remotes)\n")
+            let ensure = try host.vxlanctl("ensure", "5001", "--config", config)
+            #expect(ensure.status == 0, "\(ensure.errors)")
+            #expect(ensure.output.contains("VNI 5001: brvx-5001 + vxlan5001 ready, mtu 1450"))
+        }
+        try guestA.plugGuest(into: hostA, tap: "vnet0", bridge: "brvx-5001", address: "198.51.100.1/24")
+        try guestB.plugGuest(into: hostB, tap: "vnet0", bridge: "brvx-5001", address: "198.51.100.2/24")
+
+        #expect(try guestA.pings("198.51.100.2"), "no ping across the \(mode) overlay")
+        #expect(try guestB.pings("198.51.100.1"))
+
+        // The bridge still carries the guest's tap: teardown must leave it (exit 3).
+        let config = folder.path + "/" + hostA.name
+        let kept = try hostA.vxlanctl("teardown", "5001", "--config", config)
+        #expect(kept.status == 3)
+        #expect(kept.errors == "vxlanctl: VNI 5001: brvx-5001 still has ports vnet0; left in place\n")
+        #expect(try hostA.link("brvx-5001") != nil)
+
+        try hostA.ip("link", "del", "vnet0")
+        let removed = try hostA.vxlanctl("teardown", "5001", "--config", config)
+        #expect(removed.status == 0, "\(removed.errors)")
+        #expect(try hostA.link("brvx-5001") == nil && hostA.link("vxlan5001") == nil)
+    }
+}
+
+@Suite(.enabled(if: isRoot, "needs root to create network namespaces"))
+struct VXLANCtlTests {
+    @Test func testStatusJSONDescribesTheSegment() throws {
+        let host = try NetworkNamespace("status")
+        try host.addUnderlay()
+        let folder = try TemporaryFolder()
+        let config = try folder.write("vxlan.conf", "underlay = \"ul0\"\n")
+        #expect(try host.vxlanctl("ensure", "5001", "--config", config).status == 0)
+        let status = try host.vxlanctl("status", "--json", "--config", config)
+        #expect(status.status == 0, "\(status.errors)")
+        let document = try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any]
+        let segments = try #require(document?["segments"] as? [[String: Any]])
+        #expect(segments.count == 1)
+        #expect(segments.first?["vni"] as? Int == 5001)
+        #expect(segments.first?["state"] as? String == "ready")
+        #expect(segments.first?["owned"] as? Bool == true)
+        let vxlan = try #require(segments.first?["vxlan"] as? [String: Any])
+        #expect(vxlan["group"] as? String == "239.0.19.137")
+        #expect(vxlan["underlay"] as? String == "ul0")
+        #expect(vxlan["master"] as? String == "brvx-5001")
+
+        let table = try host.vxlanctl("status", "5001", "--config", config)
+        #expect(table.output.contains("brvx-5001"))
+        #expect(table.output.contains("group 239.0.19.137 dev ul0 dstport 8472 ttl 10"))
+    }
+
+    /// Each refusal: its exit status, one line on stderr, and no link made.
+    static let refusals: [(arguments: [String], config: String, status: Int32, message: String)] = [
+        (["ensure", "0"], "underlay = \"ul0\"\n", 64, "VNI 0 is out of range (1-16777215)"),
+        (["ensure", "16777216"], "underlay = \"ul0\"\n", 64, "VNI 16777216 is out of range (1-16777215)"),
+        (["teardown", "0x10"], "underlay = \"ul0\"\n", 64, "VNI '0x10' is not a decimal number"),
+        (["ensure", "5001"], "underlay = \"ul0\"\nvni_ranges = [\"100-200\"]\n", 2, "not in this host's vni_ranges (100-200)"),
+        (["ensure", "5001"], "underlay = \"ul9\"\n", 1, "underlay device ul9 does not exist"),
+        (["ensure", "5001"], "undrelay = \"ul0\"\n", 2, "line 1"),
+        (["ensure", "5001"], "mode = \"unicast\"\n", 2, "remotes"),
+    ]
+
+    @Test(arguments: refusals)
+    func testRefusalsExitWithOneLineAndCreateNothing(
+        refusal: (arguments: [String], config: String, status: Int32, message: String)
+    ) throws {
+        let host = try NetworkNamespace("refuse")
+        try host.addUnderlay()
+        let folder = try TemporaryFolder()
+        let config = try folder.write("vxlan.conf", refusal.config)
+        let before = try host.linkNames()
+        let result = try host.exec([vxlanctl] + refusal.arguments + ["--config", config])
+        #expect(result.status == refusal.status, "\(result.errors)")
+        #expect(result.errors.contains(refusal.message), "\(result.errors)")
+        #expect(try host.linkNames() == before)
+    }
+
+    @Test func testExplicitConfigThatIsMissingIsAnError() throws {
+        let result = try capture([vxlanctl, "status", "--config", "/nonexistent/vxlan.conf"])
+        #expect(result.status == 2)
+        #expect(result.errors == "vxlanctl: cannot read /nonexistent/vxlan.conf: No such file or directory\n")
+    }
+}

@@ -1,0 +1,149 @@
+import LibvirtXML
+import Testing
+import VXLANCore
+
+@Suite("Domain XML")
+struct DomainXMLTests {
+    @Test("live domain XML: bridge and network NICs kept in order, direct and user skipped")
+    func liveDomain() throws {
+        let domain = try DomainDescription(parsingDomainXML: fixture("domain-live.xml"))
+        #expect(domain.name == "web1")
+        #expect(domain.uuid == "4b1d6f4c-8a5e-4b0e-9f3e-2f6a1c0d7e21")
+        #expect(
+            domain.interfaces == [
+                GuestInterface(
+                    source: .bridge("brvx-5001"), mac: "52:54:00:5a:01:01", mtu: 1450, targetDevice: "vnet0"),
+                // A network NIC in its live form (type='bridge', source network + bridge).
+                GuestInterface(source: .network("vxlan-5002"), mac: "52:54:00:5a:02:01", targetDevice: "vnet1"),
+            ])
+    }
+
+    @Test("status XML: <domstatus> around the <domain>")
+    func domainStatus() throws {
+        let domain = try DomainDescription(parsingDomainXML: fixture("domstatus-running.xml"))
+        #expect(
+            domain
+                == DomainDescription(
+                    name: "db1", uuid: "9c4e2b7a-6d1f-4e3a-8b5c-1a2b3c4d5e6f",
+                    interfaces: [
+                        GuestInterface(source: .bridge("brvx-7"), mac: "52:54:00:5a:05:01", targetDevice: "vnet2")
+                    ]))
+    }
+
+    @Test("every captured qemu hook input parses, with a named source on every NIC kept")
+    func capturedDomains() throws {
+        let names = fixtureNames(in: "captured").filter { $0.contains("-qemu-") }
+        #expect(!names.isEmpty)
+        for name in names {
+            let domain = try DomainDescription(parsingDomainXML: fixture("captured/\(name)"))
+            #expect(!domain.name.isEmpty && !domain.uuid.isEmpty, "\(name)")
+            #expect(!domain.interfaces.isEmpty, "\(name)")
+            for interface in domain.interfaces {
+                switch interface.source {
+                case .bridge(let source), .network(let source): #expect(!source.isEmpty, "\(name)")
+                }
+            }
+        }
+    }
+
+    @Test("a NIC reads the same in every captured phase, from prepare to release")
+    func capturedPhasesAgree() throws {
+        var sources: [String: [GuestInterface.Source]] = [:]
+        for name in fixtureNames(in: "captured") where name.contains("-qemu-") {
+            for interface in try DomainDescription(parsingDomainXML: fixture("captured/\(name)")).interfaces {
+                sources[try #require(interface.mac), default: []].append(interface.source)
+            }
+        }
+        #expect(!sources.isEmpty)
+        for (mac, seen) in sources {
+            #expect(Set(seen).count == 1, "\(mac): \(seen)")
+        }
+    }
+
+    @Test("interfaces of other types are skipped", arguments: ["direct", "user", "ethernet", "vhostuser", "hostdev"])
+    func otherTypesSkipped(type: String) throws {
+        let xml = """
+            <domain type='qemu'><name>g</name><uuid>u</uuid><devices>
+              <interface type='\(type)'><mac address='52:54:00:00:00:01'/><source dev='eth0' mode='vepa'/></interface>
+              <interface type='bridge'><source bridge='brvx-1'/></interface>
+            </devices></domain>
+            """
+        let domain = try DomainDescription(parsingDomainXML: bytes(xml))
+        #expect(domain.interfaces == [GuestInterface(source: .bridge("brvx-1"))])
+    }
+
+    @Test("a domain without interfaces has none")
+    func noInterfaces() throws {
+        let domain = try DomainDescription(parsingDomainXML: bytes("<domain><name>g</name><uuid>u</uuid></domain>"))
+        #expect(domain.interfaces.isEmpty)
+    }
+
+    @Test(
+        "interface MTU outside 68-65535 or not a plain number is refused",
+        arguments: ["67", "65536", "0", "-1", "+1500", "01500", "1500 ", "0x5dc", "", "99999999999999999999"])
+    func badMTU(size: String) {
+        let xml = """
+            <domain><name>g</name><uuid>u</uuid><devices>
+            <interface type='bridge'><source bridge='brvx-1'/><mtu size='\(size)'/></interface>
+            </devices></domain>
+            """
+        #expect(
+            parseError { () throws(LibvirtXMLError) in try DomainDescription(parsingDomainXML: bytes(xml)) }
+                == .invalidValue(
+                    location: "/domain/devices/interface/mtu/@size", value: size,
+                    reason: "must be an integer from 68 to 65535"))
+    }
+
+    @Test("MTU bounds are accepted", arguments: [68, 1450, 65535])
+    func mtuBounds(size: Int) throws {
+        let xml = """
+            <domain><name>g</name><uuid>u</uuid><devices>
+            <interface type='network'><source network='n'/><mtu size='\(size)'/></interface>
+            </devices></domain>
+            """
+        #expect(try DomainDescription(parsingDomainXML: bytes(xml)).interfaces.first?.mtu == size)
+    }
+
+    @Test(
+        "required values are reported by location",
+        arguments: [
+            ("<domain><uuid>u</uuid></domain>", "/domain/name"),
+            ("<domain><name></name><uuid>u</uuid></domain>", "/domain/name"),
+            ("<domain><name>g</name></domain>", "/domain/uuid"),
+            (
+                "<domain><name>g</name><uuid>u</uuid><devices><interface type='bridge'/></devices></domain>",
+                "/domain/devices/interface/source/@bridge"
+            ),
+            (
+                "<domain><name>g</name><uuid>u</uuid><devices><interface type='network'><source bridge='b'/></interface></devices></domain>",
+                "/domain/devices/interface/source/@network"
+            ),
+            ("<domstatus state='running'/>", "/domstatus/domain"),
+        ])
+    func missingValues(xml: String, location: String) {
+        #expect(
+            parseError { () throws(LibvirtXMLError) in try DomainDescription(parsingDomainXML: bytes(xml)) }
+                == .missingValue(location: location))
+    }
+
+    @Test("a network document is not a domain")
+    func wrongRoot() {
+        #expect(
+            parseError { () throws(LibvirtXMLError) in
+                try DomainDescription(parsingDomainXML: bytes("<network><name>n</name></network>"))
+            } == .unexpectedRoot(found: "network", expected: ["domain", "domstatus"]))
+    }
+
+    @Test("a hostile value cannot put a second line into the message")
+    func escapedMessage() throws {
+        let xml = """
+            <domain><name>g</name><uuid>u</uuid><devices>
+            <interface type='bridge'><source bridge='b'/><mtu size='1500&#10;error: forged'/></interface>
+            </devices></domain>
+            """
+        let error = try #require(
+            parseError { () throws(LibvirtXMLError) in try DomainDescription(parsingDomainXML: bytes(xml)) })
+        #expect(!error.description.contains("\n"))
+        #expect(error.description.contains("1500\\xaerror: forged"))
+    }
+}

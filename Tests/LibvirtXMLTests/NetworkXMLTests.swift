@@ -1,0 +1,215 @@
+import LibvirtXML
+import Testing
+import VXLANCore
+
+@Suite("Network XML and hook data")
+struct NetworkXMLTests {
+    /// A network with `<vx:vxlan ATTRIBUTES>CHILDREN</vx:vxlan>` as its metadata.
+    static func network(metadata attributes: String, children: String = "") -> [UInt8] {
+        bytes(
+            """
+            <network>
+              <name>vxlan-5001</name>
+              <metadata>
+                <vx:vxlan xmlns:vx='urn:x-libvirt-vxlan:1.0' \(attributes)>\(children)</vx:vxlan>
+              </metadata>
+              <forward mode='bridge'/>
+              <bridge name='brvx-5001'/>
+            </network>
+            """)
+    }
+
+    static func overridesError(_ attributes: String, children: String = "") -> LibvirtXMLError? {
+        parseError { () throws(LibvirtXMLError) in
+            try NetworkDescription(parsingNetworkXML: network(metadata: attributes, children: children))
+        }
+    }
+
+    @Test("hook data at network start: the network and its multicast metadata, no port")
+    func hookDataStart() throws {
+        let data = try NetworkHookData(parsingHookData: fixture("hookdata-start.xml"))
+        #expect(
+            data
+                == NetworkHookData(
+                    network: NetworkDescription(
+                        name: "vxlan-5001", uuid: "d2f8b7a4-1c3e-4a5b-9d6f-0e1a2b3c4d5e", bridge: "brvx-5001",
+                        forwardMode: "bridge",
+                        overrides: SegmentOverrides(
+                            vni: try VNI(5001), mode: .multicast, group: try address("239.0.19.137")))))
+    }
+
+    @Test("hook data at port-created: every metadata attribute, remotes, another prefix, and the port")
+    func hookDataPortCreated() throws {
+        let data = try NetworkHookData(parsingHookData: fixture("hookdata-port-created.xml"))
+        let expected = SegmentOverrides(
+            vni: try VNI(6000), mode: .unicast,
+            remotes: [try address("192.0.2.12"), try address("2001:db8::13")],
+            dstport: 4789, ttl: 16, underlay: try InterfaceName("cloudbr1"), local: try address("192.0.2.11"))
+        #expect(data.network.name == "vxlan-6000")
+        #expect(data.network.bridge == "brvx-6000")
+        #expect(data.network.overrides == expected)
+        #expect(
+            data.port
+                == NetworkPortDescription(
+                    uuid: "7a1b2c3d-4e5f-4a6b-9c8d-0e1f2a3b4c5d", ownerName: "web1",
+                    ownerUUID: "4b1d6f4c-8a5e-4b0e-9f3e-2f6a1c0d7e21", mac: "52:54:00:5a:01:01"))
+    }
+
+    @Test("every captured network hook input parses; ports exactly on port calls")
+    func capturedHookData() throws {
+        let names = fixtureNames(in: "captured").filter { $0.contains("-network-") }
+        #expect(!names.isEmpty)
+        for name in names {
+            let data = try NetworkHookData(parsingHookData: fixture("captured/\(name)"))
+            #expect(!data.network.name.isEmpty, "\(name)")
+            #expect((data.port != nil) == name.contains("-port-"), "\(name)")
+        }
+    }
+
+    @Test("forward mode: absent is nil (isolated), present without mode is NAT; MTU read")
+    func forwardModeAndMTU() throws {
+        let isolated = try NetworkDescription(
+            parsingNetworkXML: bytes("<network><name>iso</name><bridge name='virbr9'/><mtu size='9000'/></network>"))
+        #expect(isolated == NetworkDescription(name: "iso", bridge: "virbr9", mtu: 9000))
+        let nat = try NetworkDescription(parsingNetworkXML: bytes("<network><name>n</name><forward/></network>"))
+        #expect(nat.forwardMode == "nat")
+    }
+
+    @Test("metadata in another namespace is not ours")
+    func foreignMetadataIgnored() throws {
+        let xml = """
+            <network><name>n</name><metadata>
+              <vx:vxlan xmlns:vx='urn:example:other' vni='nonsense'/>
+              <vxlan vni='also-not-ours'/>
+            </metadata></network>
+            """
+        #expect(try NetworkDescription(parsingNetworkXML: bytes(xml)).overrides == nil)
+    }
+
+    @Test("empty metadata element gives empty overrides, not nil")
+    func emptyOverrides() throws {
+        #expect(try NetworkDescription(parsingNetworkXML: Self.network(metadata: "")).overrides == SegmentOverrides())
+    }
+
+    @Test(
+        "each bad metadata value is refused, naming attribute and value",
+        arguments: [
+            ("vni", "0"), ("vni", "16777216"), ("vni", "abc"), ("vni", "0x10"), ("vni", "-5"), ("vni", "05001"),
+            ("vni", ""),
+            ("mode", "vxlan"), ("mode", "Multicast"), ("mode", ""),
+            ("group", "239.1.1"), ("group", "192.0.2.1"), ("group", "2001:db8::1"), ("group", "239.1.1.256"),
+            ("dstport", "0"), ("dstport", "65536"), ("dstport", "80a"), ("dstport", "+80"), ("dstport", " 80"),
+            ("ttl", "0"), ("ttl", "256"), ("ttl", "ten"),
+            ("underlay", "a-name-too-long-for-linux"), ("underlay", "eth/0"), ("underlay", "eth 0"), ("underlay", ""),
+            ("local", "192.0.2"), ("local", "239.1.1.1"), ("local", "ff02::1"), ("local", "host.example"),
+        ])
+    func badMetadataValue(attribute: String, value: String) throws {
+        let error = try #require(Self.overridesError("\(attribute)='\(value)'"))
+        guard case .invalidValue(let location, let found, _) = error else {
+            Issue.record("expected invalidValue, got \(error)")
+            return
+        }
+        #expect(location == "/network/metadata/vx:vxlan/@\(attribute)")
+        #expect(found == value)
+    }
+
+    @Test("a bad remote address is refused", arguments: ["192.0.2", "239.1.1.1", "", "nope"])
+    func badRemote(address: String) throws {
+        let error = try #require(Self.overridesError("vni='5001'", children: "<vx:remote address='\(address)'/>"))
+        if address.isEmpty {
+            #expect(error == .missingValue(location: "/network/metadata/vx:vxlan/vx:remote/@address"))
+        } else {
+            #expect(
+                error
+                    == .invalidValue(
+                        location: "/network/metadata/vx:vxlan/vx:remote/@address", value: address,
+                        reason: "must be a unicast IPv4 or IPv6 address"))
+        }
+    }
+
+    @Test(
+        "unknown or namespaced attributes on our element are refused",
+        arguments: ["vnii", "dstprot", "vx:vni", "xml:lang"])
+    func unknownAttribute(name: String) {
+        #expect(
+            Self.overridesError("vni='5001' \(name)='1'")
+                == .unknownAttribute(
+                    element: "/network/metadata/vx:vxlan", name: name, allowed: SegmentOverridesNames.all))
+    }
+
+    @Test("unknown attributes on <vx:remote> are refused")
+    func unknownRemoteAttribute() {
+        #expect(
+            Self.overridesError("", children: "<vx:remote address='192.0.2.1' port='4789'/>")
+                == .unknownAttribute(
+                    element: "/network/metadata/vx:vxlan/vx:remote", name: "port", allowed: ["address"]))
+    }
+
+    @Test(
+        "unknown child elements are refused, in our namespace or another",
+        arguments: ["<vx:remotes address='192.0.2.1'/>", "<remote address='192.0.2.1'/>"])
+    func unknownChild(child: String) throws {
+        let error = try #require(Self.overridesError("", children: child))
+        guard case .unknownElement(let parent, _, let allowed) = error else {
+            Issue.record("expected unknownElement, got \(error)")
+            return
+        }
+        #expect(parent == "/network/metadata/vx:vxlan")
+        #expect(allowed == ["remote"])
+    }
+
+    @Test("two <vx:vxlan> elements are refused")
+    func duplicateMetadata() {
+        let xml = """
+            <network><name>n</name><metadata>
+              <a:vxlan xmlns:a='urn:x-libvirt-vxlan:1.0' vni='1'/>
+              <b:vxlan xmlns:b='urn:x-libvirt-vxlan:1.0' vni='2'/>
+            </metadata></network>
+            """
+        #expect(
+            parseError { () throws(LibvirtXMLError) in try NetworkDescription(parsingNetworkXML: bytes(xml)) }
+                == .duplicateElement(location: "/network/metadata/b:vxlan"))
+    }
+
+    @Test(
+        "hook data needs a network; a port needs its uuid and owner",
+        arguments: [
+            ("<hookData/>", "/hookData/network"),
+            ("<hookData><network/></hookData>", "/hookData/network/name"),
+            (
+                "<hookData><network><name>n</name></network><networkport><owner><name>g</name><uuid>u</uuid></owner></networkport></hookData>",
+                "/hookData/networkport/uuid"
+            ),
+            (
+                "<hookData><network><name>n</name></network><networkport><uuid>p</uuid><owner><uuid>u</uuid></owner></networkport></hookData>",
+                "/hookData/networkport/owner/name"
+            ),
+            (
+                "<hookData><network><name>n</name></network><networkport><uuid>p</uuid><owner><name>g</name></owner></networkport></hookData>",
+                "/hookData/networkport/owner/uuid"
+            ),
+        ])
+    func hookDataMissing(xml: String, location: String) {
+        #expect(
+            parseError { () throws(LibvirtXMLError) in try NetworkHookData(parsingHookData: bytes(xml)) }
+                == .missingValue(location: location))
+    }
+
+    @Test("roots are checked for networks and hook data")
+    func wrongRoots() {
+        #expect(
+            parseError { () throws(LibvirtXMLError) in
+                try NetworkDescription(parsingNetworkXML: bytes("<hookData/>"))
+            } == .unexpectedRoot(found: "hookData", expected: ["network"]))
+        #expect(
+            parseError { () throws(LibvirtXMLError) in
+                try NetworkHookData(parsingHookData: bytes("<network><name>n</name></network>"))
+            } == .unexpectedRoot(found: "network", expected: ["hookData"]))
+    }
+}
+
+/// The attribute list the errors name, spelled out here rather than read from the
+/// module, so that a change to it is a visible change to the tests.
+enum SegmentOverridesNames {
+    static let all = ["vni", "mode", "group", "dstport", "ttl", "underlay", "local"]
+}
