@@ -49,12 +49,23 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Network namespaces, commands and temporary folders for the root tests.
+        .target(
+            name: "NamespaceTestSupport", dependencies: ["HostNetwork"], path: "Tests/NamespaceTestSupport",
+            swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
         .testTarget(
             name: "LibvirtXMLTests", dependencies: ["LibvirtXML", "VXLANCore", "CLibXML2"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
-            name: "HostNetworkTests", dependencies: ["HostNetwork", "VXLANCore", "vxlanctl"],
+            name: "HookRuntimeTests",
+            dependencies: ["HookRuntime", "VXLANCore", "HostNetwork", "NamespaceTestSupport", "libvirt-vxlan-hook", "vxlanctl"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["NamespaceTestSupport", "libvirt-vxlan-hook", "vxlanctl"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "HostNetworkTests", dependencies: ["HostNetwork", "VXLANCore", "NamespaceTestSupport", "vxlanctl"],
             swiftSettings: strict),
     ]
 )

@@ -144,17 +144,27 @@ public struct HookRunner {
         }
     }
 
+    /// `vxlanctl gc`: for every VNI with recorded users or devices of ours, forgets guests
+    /// that vanished without `release` and tears down what nobody uses any more.
+    public func collectGarbage(_ vnis: [VNI]) throws(HookError) {
+        for vni in vnis {
+            try drop(nil, mac: nil, from: try names(vni), phase: "gc")
+        }
+    }
+
     /// Drops `user` (or only one of its NICs, `mac`) from the VNI, then tears the VNI down
-    /// if no user and no foreign port is left.
-    private func drop(_ user: UserRegistry.User, mac: String?, from names: SegmentNames, phase: String) throws(HookError) {
+    /// if no user and no foreign port is left. With no user, only reconciles.
+    private func drop(_ user: UserRegistry.User?, mac: String?, from names: SegmentNames, phase: String)
+        throws(HookError)
+    {
         try withLock(names.vni) { () throws(HookError) in
             do throws(StateDirectory.Error) {
                 var users = try registry.users(of: names.vni)
-                if let mac, var record = users[user], record.macs.contains(mac), record.macs.count > 1 {
+                if let user, let mac, var record = users[user], record.macs.contains(mac), record.macs.count > 1 {
                     record.macs.removeAll { $0 == mac }
                     try registry.add(user, record, on: names.vni)
                     users[user] = record
-                } else {
+                } else if let user {
                     try registry.remove(user, from: names.vni)
                     users[user] = nil
                 }
@@ -187,7 +197,7 @@ public struct HookRunner {
         let portMACs = Set(ports.map { String($0.address.dropFirst(2)) })
         let now = Int(time(nil))
         var remaining = users
-        for (user, record) in domainUsers where now - record.since > staleAfter {
+        for (user, record) in domainUsers where now - record.since >= staleAfter {
             guard !record.macs.contains(where: { portMACs.contains(String($0.lowercased().dropFirst(2))) }) else { continue }
             try registry.remove(user, from: names.vni)
             remaining[user] = nil

@@ -64,6 +64,9 @@ public final class NetlinkSession {
         // nl_send_sync frees the message whatever happens.
         let result = nl_send_sync(socket, message.take())
         try check(operation(), result)
+        #if DEBUG
+            FaultInjection.changeSucceeded()
+        #endif
     }
 
     /// Runs a libnl call that talks to the kernel (rtnl_link_add, rtnl_link_get_kernel...)

@@ -1,5 +1,6 @@
 import Foundation
 import HostNetwork
+import NamespaceTestSupport
 import Testing
 import VXLANCore
 

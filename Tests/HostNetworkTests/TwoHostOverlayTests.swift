@@ -1,33 +1,12 @@
 import Foundation
+import NamespaceTestSupport
 import Testing
 import VXLANCore
-
-/// The built `vxlanctl`, beside the test bundle in the build folder.
-let vxlanctl = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    .appendingPathComponent("vxlanctl").path
-
-/// A temporary folder for configuration files, removed when the test ends.
-final class TemporaryFolder {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "lvxt-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func write(_ name: String, _ text: String) throws -> String {
-        let file = path + "/" + name
-        try text.write(toFile: file, atomically: true, encoding: .utf8)
-        return file
-    }
-}
 
 extension NetworkNamespace {
     /// `vxlanctl ARGS...` run inside this namespace.
     func vxlanctl(_ arguments: String...) throws -> CommandResult {
-        try exec([HostNetworkTests.vxlanctl] + arguments)
+        try exec([builtProduct("vxlanctl")] + arguments)
     }
 
     /// A namespace standing in for a guest: `eth0` with `address`, its peer `tap` in
@@ -139,14 +118,14 @@ struct VXLANCtlTests {
         let folder = try TemporaryFolder()
         let config = try folder.write("vxlan.conf", refusal.config)
         let before = try host.linkNames()
-        let result = try host.exec([vxlanctl] + refusal.arguments + ["--config", config])
+        let result = try host.exec([builtProduct("vxlanctl")] + refusal.arguments + ["--config", config])
         #expect(result.status == refusal.status, "\(result.errors)")
         #expect(result.errors.contains(refusal.message), "\(result.errors)")
         #expect(try host.linkNames() == before)
     }
 
     @Test func testExplicitConfigThatIsMissingIsAnError() throws {
-        let result = try capture([vxlanctl, "status", "--config", "/nonexistent/vxlan.conf"])
+        let result = try capture([builtProduct("vxlanctl"), "status", "--config", "/nonexistent/vxlan.conf"])
         #expect(result.status == 2)
         #expect(result.errors == "vxlanctl: cannot read /nonexistent/vxlan.conf: No such file or directory\n")
     }

@@ -4,11 +4,11 @@ import Testing
 
 /// A network namespace made for one test and deleted when the test ends, pass or fail,
 /// so no test ever touches the host's own namespace.
-final class NetworkNamespace {
-    let name: String
-    var path: String { "/run/netns/\(name)" }
+public final class NetworkNamespace {
+    public let name: String
+    public var path: String { "/run/netns/\(name)" }
 
-    init(_ label: String) throws {
+    public init(_ label: String) throws {
         name = "lvxt-\(label)-\(UInt32.random(in: 0...UInt32.max))"
         try run("ip", "netns", "add", name)
         try ip("link", "set", "lo", "up")
@@ -21,22 +21,24 @@ final class NetworkNamespace {
 
     /// `ip -n NS ARGS...`
     @discardableResult
-    func ip(_ arguments: String...) throws -> String {
+    public func ip(_ arguments: String...) throws -> String {
         try run(["ip", "-n", name] + arguments)
     }
 
     /// `ip netns exec NS COMMAND...`
     /// `ip netns exec NS COMMAND...`, with all it said.
-    func exec(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
-        try capture(["ip", "netns", "exec", name] + arguments, environment: environment)
+    public func exec(_ arguments: [String], environment: [String: String] = [:], input: [UInt8]? = nil) throws
+        -> CommandResult
+    {
+        try capture(["ip", "netns", "exec", name] + arguments, environment: environment, input: input)
     }
 
-    func session() throws -> NetlinkSession {
+    public func session() throws -> NetlinkSession {
         try NetlinkSession(namespacePath: path)
     }
 
     /// `ip -d -j link show dev NAME`, or nil when the link does not exist.
-    func link(_ device: String) throws -> [String: Any]? {
+    public func link(_ device: String) throws -> [String: Any]? {
         let result = try capture(["ip", "-n", name, "-d", "-j", "link", "show", "dev", device])
         guard result.status == 0, let data = result.output.data(using: .utf8),
             let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
@@ -45,7 +47,7 @@ final class NetworkNamespace {
     }
 
     /// Names of every link in the namespace, for "nothing changed" checks.
-    func linkNames() throws -> [String] {
+    public func linkNames() throws -> [String] {
         let data = Data(try ip("-j", "link", "show").utf8)
         let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] ?? []
         return list.compactMap { $0["ifname"] as? String }.sorted()
@@ -53,7 +55,7 @@ final class NetworkNamespace {
 
     /// A veth pair standing in for the underlay NIC (dummy devices are not available
     /// here), with `address` on `device` and both ends up.
-    func addUnderlay(_ device: String = "ul0", address: String = "192.0.2.1/24", mtu: Int = 1500) throws {
+    public func addUnderlay(_ device: String = "ul0", address: String = "192.0.2.1/24", mtu: Int = 1500) throws {
         try ip("link", "add", device, "mtu", String(mtu), "type", "veth", "peer", "name", device + "p", "mtu", String(mtu))
         try ip("addr", "add", address, "dev", device)
         try ip("link", "set", device, "up")
@@ -61,35 +63,40 @@ final class NetworkNamespace {
     }
 }
 
-struct CommandFailed: Error, CustomStringConvertible {
-    var command: [String]
-    var result: CommandResult
-    var description: String {
+public struct CommandFailed: Error, CustomStringConvertible {
+    public var command: [String]
+    public var result: CommandResult
+    public var description: String {
         "\(command.joined(separator: " ")) exited \(result.status): \(result.output)\(result.errors)"
     }
 }
 
-struct CommandResult {
-    var status: Int32
-    var output: String
-    var errors: String
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var output: String
+    public var errors: String
+    /// Killed by a signal (SIGKILL from a crash point) rather than exiting.
+    public var killed: Bool
 }
 
 @discardableResult
-func run(_ arguments: String...) throws -> String {
+public func run(_ arguments: String...) throws -> String {
     try run(arguments)
 }
 
 /// Runs a command (no shell) and returns its standard output; throws when it fails.
 @discardableResult
-func run(_ arguments: [String]) throws -> String {
+public func run(_ arguments: [String]) throws -> String {
     let result = try capture(arguments)
     guard result.status == 0 else { throw CommandFailed(command: arguments, result: result) }
     return result.output
 }
 
-/// Runs a command (no shell) with extra environment and returns all it said.
-func capture(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+/// Runs a command (no shell) with extra environment and optional standard input, and
+/// returns all it said.
+public func capture(_ arguments: [String], environment: [String: String] = [:], input: [UInt8]? = nil) throws
+    -> CommandResult
+{
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
@@ -98,7 +105,15 @@ func capture(_ arguments: [String], environment: [String: String] = [:]) throws 
     let errors = Pipe()
     process.standardOutput = output
     process.standardError = errors
+    let feed = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : feed
     try process.run()
+    if let input {
+        // A phase that ignores stdin exits without reading it: a broken pipe is fine.
+        signal(SIGPIPE, SIG_IGN)
+        try? feed.fileHandleForWriting.write(contentsOf: Data(input))
+        try? feed.fileHandleForWriting.close()
+    }
     // Drain standard error on another thread, so a chatty child cannot fill one pipe
     // while we wait on the other.
     let err = ErrorDrain(errors.fileHandleForReading)
@@ -106,7 +121,7 @@ func capture(_ arguments: [String], environment: [String: String] = [:]) throws 
     process.waitUntilExit()
     return CommandResult(
         status: process.terminationStatus, output: String(decoding: out, as: UTF8.self),
-        errors: String(decoding: err.wait(), as: UTF8.self))
+        errors: String(decoding: err.wait(), as: UTF8.self), killed: process.terminationReason == .uncaughtSignal)
 }
 
 /// Reads a pipe to its end on a background thread.
@@ -128,4 +143,27 @@ private final class ErrorDrain: @unchecked Sendable {
 }
 
 /// These tests create namespaces and devices: they need root, which CI has.
-let isRoot = getuid() == 0
+public let isRoot = getuid() == 0
+
+/// A product built next to the test bundle (`vxlanctl`, `libvirt-vxlan-hook`).
+public func builtProduct(_ name: String) -> String {
+    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+}
+
+/// A temporary folder, removed when the test ends.
+public final class TemporaryFolder {
+    public let path: String
+
+    public init() throws {
+        path = NSTemporaryDirectory() + "lvxt-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    public func write(_ name: String, _ text: String) throws -> String {
+        let file = path + "/" + name
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+}

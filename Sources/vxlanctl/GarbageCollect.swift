@@ -1,0 +1,46 @@
+import ArgumentParser
+import HookRuntime
+import HostNetwork
+import VXLANCore
+
+struct GarbageCollect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Reconcile recorded users with the kernel and remove unused segments.",
+        discussion: """
+            The hook records which guests and networks use each VNI under \
+            /run/libvirt-vxlan. A guest that vanished without libvirt's release call (a \
+            crash of libvirtd and QEMU together) stays recorded and keeps its segment. gc \
+            forgets a recorded guest when none of its NICs is a port of the VNI's bridge and \
+            the record is older than --grace seconds, then removes every segment of ours \
+            that no user and no port holds. A bridge that still carries any port is kept. \
+            Runs under each VNI's lock, so it is safe next to a running libvirtd.
+
+            Example: vxlanctl gc
+            """)
+
+    @OptionGroup var options: CommonOptions
+
+    @Option(help: "Seconds a guest's record must have existed before gc may forget it.")
+    var grace = 300
+
+    func run() throws {
+        try reportingFailures {
+            let config = try options.loadConfig()
+            let network = try options.openNetlink()
+            let state = StateDirectory.fromEnvironment()
+            let owned: [VNI]
+            do {
+                owned = try network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
+                    .filter { $0.bridge?.isOwned == true || $0.vxlan?.isOwned == true }.map(\.vni)
+            } catch {
+                throw Failure.host(String(describing: error))
+            }
+            let vnis = Set(owned + UserRegistry(state: state).recordedVNIs()).sorted()
+            let runner = HookRunner(
+                config: config, state: state, network: network, journal: Journal(echo: true), staleAfter: grace)
+            do { try runner.collectGarbage(vnis) } catch { throw Failure.host(String(describing: error)) }
+            print("gc: checked \(vnis.count) VNI\(vnis.count == 1 ? "" : "s")")
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Testing
+
+@testable import VXLANCore
+
+struct HookCallTests {
+    /// libvirt's documented phases (docs/hooks.rst), each with what we must do.
+    static let table: [(HookCall.Driver, String, String, HookAction)] = [
+        (.qemu, "prepare", "begin", .prepareDomain),
+        (.qemu, "start", "begin", .ignore),
+        (.qemu, "started", "begin", .ignore),
+        (.qemu, "stopped", "end", .ignore),
+        (.qemu, "release", "end", .releaseDomain),
+        (.qemu, "migrate", "begin", .prepareDomain),
+        (.qemu, "restore", "begin", .prepareDomain),
+        (.qemu, "reconnect", "begin", .reconnectDomain),
+        (.qemu, "attach", "begin", .reconnectDomain),
+        (.qemu, "prepare", "end", .ignore),
+        (.qemu, "something-new", "begin", .ignore),
+        (.network, "start", "begin", .startNetwork),
+        (.network, "started", "begin", .ignore),
+        (.network, "port-created", "begin", .plugPort),
+        (.network, "port-deleted", "begin", .unplugPort),
+        (.network, "stopped", "end", .stopNetwork),
+        (.network, "updated", "begin", .ignore),
+        (.network, "prepare", "begin", .ignore),
+    ]
+
+    @Test(arguments: table)
+    func testEveryPhaseHasItsAction(driver: HookCall.Driver, operation: String, sub: String, action: HookAction) {
+        #expect(HookCall(driver: driver, object: "g", operation: operation, subOperation: sub).action == action)
+    }
+
+    /// A begin call whose failure aborts libvirt's operation fails only where a failure is
+    /// meaningful; teardown phases and reconnect never fail (libvirt ignores them, or
+    /// would kill a running guest).
+    @Test func testOnlyStartingPhasesMayStopLibvirt() {
+        let stopping = HookAction.allCases.filter(\.failureStopsLibvirt)
+        #expect(Set(stopping) == [.prepareDomain, .startNetwork, .plugPort])
+        #expect(!HookAction.ignore.readsInput)
+    }
+
+    /// libvirt >= 10.5 passes the reason of release in $4; the action does not depend on it.
+    @Test(arguments: ["-", "failed", "migrated", "saved", "shutdown"])
+    func testReleaseReasonDoesNotChangeTheAction(reason: String) {
+        let call = HookCall(driver: .qemu, object: "g", operation: "release", subOperation: "end", extra: reason)
+        #expect(call.action == .releaseDomain)
+    }
+}
