@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 SWIFT ?= swift
 CONFIG_DIR ?= /etc/libvirt-vxlan
 
-.PHONY: all deps build release test install uninstall clean
+.PHONY: all deps build release lint test demo install uninstall clean
 
 all: build
 
@@ -17,11 +17,20 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
 
+# The style rules of .swift-format (no force unwraps or force tries, ordered imports...).
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
 # Unit tests run anywhere; the namespace and overlay tests need root (they skip, and say
 # so, without it). Nothing touches the host's own network namespace.
-test: deps
+test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# A guest started with virsh in a sandboxed libvirtd, its VXLAN segment, a ping across
+# the overlay to a second host, and the segment gone after the guest stops.
+demo:
+	Scripts/demo
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(CONFIG_DIR)

@@ -12,7 +12,7 @@ let package = Package(
         .library(name: "VXLANCore", targets: ["VXLANCore"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // C libraries from Debian's -dev packages, each behind a modulemap and a shim header.
@@ -59,7 +59,9 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
             name: "HookRuntimeTests",
-            dependencies: ["HookRuntime", "VXLANCore", "HostNetwork", "NamespaceTestSupport", "libvirt-vxlan-hook", "vxlanctl"],
+            dependencies: [
+                "HookRuntime", "VXLANCore", "HostNetwork", "NamespaceTestSupport", "libvirt-vxlan-hook", "vxlanctl",
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests", dependencies: ["NamespaceTestSupport", "libvirt-vxlan-hook", "vxlanctl"],

@@ -32,7 +32,9 @@ public enum HookMain {
             return 0
         } catch {
             let message = "\(error)"
-            journal.log(.error, "\(call.driver) \(call.operation) \(call.subOperation) \(call.object.escapedForMessage): \(message)")
+            journal.log(
+                .error,
+                "\(call.driver) \(call.operation) \(call.subOperation) \(call.object.escapedForMessage): \(message)")
             guard call.action.failureStopsLibvirt else { return 0 }
             // One line: libvirt shows the hook's stderr to whoever ran virsh.
             writeStandardError("libvirt-vxlan: \(message)\n")
@@ -57,13 +59,16 @@ public enum HookMain {
             rest.removeFirst(2)
         }
         guard let driver else {
-            return .failure(Usage(message: "install me in hooks/qemu.d or hooks/network.d, or pass --kind qemu|network"))
+            return .failure(
+                Usage(message: "install me in hooks/qemu.d or hooks/network.d, or pass --kind qemu|network"))
         }
         guard (3...4).contains(rest.count) else {
             return .failure(Usage(message: "usage: [--kind qemu|network] OBJECT OPERATION SUBOPERATION [EXTRA]"))
         }
         return .success(
-            HookCall(driver: driver, object: rest[0], operation: rest[1], subOperation: rest[2], extra: rest.count == 4 ? rest[3] : "-"))
+            HookCall(
+                driver: driver, object: rest[0], operation: rest[1], subOperation: rest[2],
+                extra: rest.count == 4 ? rest[3] : "-"))
     }
 
     static func driver(fromPath path: String) -> HookCall.Driver? {
@@ -85,7 +90,9 @@ public enum HookMain {
         while true {
             let count = chunk.withUnsafeMutableBytes { Glibc.read(STDIN_FILENO, $0.baseAddress, $0.count) }
             if count < 0, errno == EINTR { continue }
-            guard count >= 0 else { throw InputError(description: "cannot read stdin: \(String(cString: strerror(errno)))") }
+            guard count >= 0 else {
+                throw InputError(description: "cannot read stdin: \(String(cString: strerror(errno)))")
+            }
             if count == 0 { return bytes }
             bytes += chunk[..<count]
             guard bytes.count <= maximumInput else {

@@ -14,7 +14,8 @@ public struct HookRunner {
     /// its record is older than this: long enough for any start (prepare -> tap on bridge).
     let staleAfter: Int
 
-    public init(config: Config, state: StateDirectory, network: NetlinkSession, journal: Journal, staleAfter: Int = 300) {
+    public init(config: Config, state: StateDirectory, network: NetlinkSession, journal: Journal, staleAfter: Int = 300)
+    {
         self.config = config
         self.registry = UserRegistry(state: state)
         self.network = network
@@ -47,7 +48,9 @@ public struct HookRunner {
 
     private func prepare(_ domain: DomainDescription, phase: String) throws(HookError) {
         let plans: [SegmentPlan]
-        do { plans = try config.plans(for: domain) } catch { throw .refused("\(domain.name.escapedForMessage): \(error)") }
+        do { plans = try config.plans(for: domain) } catch {
+            throw .refused("\(domain.name.escapedForMessage): \(error)")
+        }
         guard !plans.isEmpty else { return }
         let user = try domainUser(domain)
         var prepared: [SegmentPlan] = []
@@ -107,7 +110,9 @@ public struct HookRunner {
             if action == .plugPort {
                 try withLock(plan.vni) { () throws(HookError) in
                     try ensure(plan, for: portContext)
-                    try record(user, UserRegistry.Record(name: port.ownerName, macs: [port.mac].compactMap { $0 }), on: plan.vni)
+                    try record(
+                        user, UserRegistry.Record(name: port.ownerName, macs: [port.mac].compactMap { $0 }),
+                        on: plan.vni)
                 }
             } else {
                 try drop(user, mac: port.mac, from: plan.names, phase: portContext)
@@ -124,7 +129,8 @@ public struct HookRunner {
             let result = try converger.ensure(plan)
             for action in result.actions { journal.log(.notice, "\(context) VNI \(plan.vni): \(action)") }
             if result.borrowed {
-                journal.log(.info, "\(context) VNI \(plan.vni): using \(plan.names.bridge), which libvirt-vxlan did not create")
+                journal.log(
+                    .info, "\(context) VNI \(plan.vni): using \(plan.names.bridge), which libvirt-vxlan did not create")
             }
         } catch {
             journal.log(.error, "\(context) VNI \(plan.vni): \(error)")
@@ -170,7 +176,10 @@ public struct HookRunner {
                 }
                 users = try reconcile(users, on: names, phase: phase)
                 guard users.isEmpty else {
-                    journal.log(.info, "\(phase) VNI \(names.vni): kept, used by \(users.values.map(\.name).sorted().joined(separator: ", "))")
+                    journal.log(
+                        .info,
+                        "\(phase) VNI \(names.vni): kept, used by \(users.values.map(\.name).sorted().joined(separator: ", "))"
+                    )
                     return
                 }
             } catch {
@@ -198,10 +207,14 @@ public struct HookRunner {
         let now = Int(time(nil))
         var remaining = users
         for (user, record) in domainUsers where now - record.since >= staleAfter {
-            guard !record.macs.contains(where: { portMACs.contains(String($0.lowercased().dropFirst(2))) }) else { continue }
+            guard !record.macs.contains(where: { portMACs.contains(String($0.lowercased().dropFirst(2))) }) else {
+                continue
+            }
             try registry.remove(user, from: names.vni)
             remaining[user] = nil
-            journal.log(.warning, "\(phase) VNI \(names.vni): forgot \(record.name) (\(user)): none of its NICs is on \(names.bridge)")
+            journal.log(
+                .warning,
+                "\(phase) VNI \(names.vni): forgot \(record.name) (\(user)): none of its NICs is on \(names.bridge)")
         }
         return remaining
     }

@@ -33,7 +33,7 @@ extension NetlinkSession {
         var found: OpaquePointer?
         do {
             try call(operation) { get(&found) }
-        } catch where error.isNoSuchDevice {
+        } catch  where error.isNoSuchDevice {
             return nil
         }
         guard let found else { return nil }
@@ -99,7 +99,9 @@ extension NetlinkSession {
 
     /// `ip link del dev NAME`
     func deleteLink(_ link: Link) throws(NetlinkError) {
-        try request("ip link del dev \(link.name)", NetlinkMessage(type: Int32(RTM_DELLINK), header: ifinfomsg(index: link.index)))
+        try request(
+            "ip link del dev \(link.name)",
+            NetlinkMessage(type: Int32(RTM_DELLINK), header: ifinfomsg(index: link.index)))
     }
 
     /// `ip link show master BRIDGE`: the kernel filters the dump, so only the ports cross.

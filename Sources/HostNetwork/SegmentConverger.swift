@@ -107,7 +107,7 @@ public struct SegmentConverger {
         }
         do {
             try network.createBridge(name, mtu: mtu, group: Ownership.interfaceGroup)
-        } catch where error.errno == EEXIST {
+        } catch  where error.errno == EEXIST {
             // Another caller made it between our lookup and our create: converge on theirs.
             return try ensureBridge(name, mtu: mtu, actions: &actions)
         } catch {
@@ -154,7 +154,9 @@ public struct SegmentConverger {
                 try network.setLink(
                     vxlan, up: true, mtu: wrongMTU ? spec.mtu : nil, master: vxlan.master == 0 ? bridge.index : nil)
             }
-            actions.append(Action(description: "repaired \(vxlan.name) (up, port of \(bridge.name), mtu \(spec.mtu ?? vxlan.mtu))"))
+            actions.append(
+                Action(description: "repaired \(vxlan.name) (up, port of \(bridge.name), mtu \(spec.mtu ?? vxlan.mtu))")
+            )
         }
         try ensureForwarding(plan, vxlan: spec.name, actions: &actions)
         return false
@@ -163,7 +165,7 @@ public struct SegmentConverger {
     private func createVXLAN(_ spec: VXLANDeviceSpec, plan: SegmentPlan, bridge: Link) throws(ConvergeError) {
         do {
             try network.createVXLAN(spec, master: bridge.index, group: Ownership.interfaceGroup)
-        } catch where error.errno == ENOBUFS && spec.group != nil {
+        } catch  where error.errno == ENOBUFS && spec.group != nil {
             throw .multicastLimit(name: spec.name.rawValue, group: spec.group ?? .v4(0))
         } catch {
             throw .netlink(error)

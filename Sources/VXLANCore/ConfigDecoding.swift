@@ -85,7 +85,8 @@ extension Config {
             (table ?? root).entries[key]?.line ?? 0
         }
         if mode == .unicast, remotes.isEmpty {
-            throw .invalidValue(line: line("mode"), key: "mode", message: "unicast mode needs at least one entry in 'remotes'")
+            throw .invalidValue(
+                line: line("mode"), key: "mode", message: "unicast mode needs at least one entry in 'remotes'")
         }
         let families: [(String, IPAddress.Family)] =
             [local.map { ("local", $0.family) }, remotes.first.map { ("remotes", $0.family) }].compactMap { $0 }
@@ -99,12 +100,14 @@ extension Config {
             do { try template.validateInterfaceNames(for: vniRanges) } catch {
                 let templateLine = line(key, in: names)
                 throw .invalidValue(
-                    line: templateLine > 0 ? templateLine : line("vni_ranges"), key: templateLine > 0 ? key : "vni_ranges",
+                    line: templateLine > 0 ? templateLine : line("vni_ranges"),
+                    key: templateLine > 0 ? key : "vni_ranges",
                     message: "\(error)")
             }
         }
         if self.names.bridge == self.names.vxlan {
-            throw .invalidValue(line: line("vxlan", in: names), key: "vxlan", message: "must differ from the bridge template")
+            throw .invalidValue(
+                line: line("vxlan", in: names), key: "vxlan", message: "must differ from the bridge template")
         }
     }
 }
@@ -163,7 +166,9 @@ private struct Field {
     func unicastAddress() throws(ConfigError) -> IPAddress {
         let text = try string()
         guard let address = IPAddress(text) else { throw invalid("'\(text.escapedForMessage)' is not an IP address") }
-        guard !address.isMulticast else { throw invalid("\(address) is a multicast address; a VTEP address is unicast") }
+        guard !address.isMulticast else {
+            throw invalid("\(address) is a multicast address; a VTEP address is unicast")
+        }
         return address
     }
 
@@ -171,7 +176,8 @@ private struct Field {
     where Choice.RawValue == String {
         let text = try string()
         guard let value = Choice(rawValue: text) else {
-            throw invalid("'\(text.escapedForMessage)' is not one of \(Choice.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw invalid(
+                "'\(text.escapedForMessage)' is not one of \(Choice.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return value
     }
@@ -205,8 +211,12 @@ private struct Field {
     func remotes() throws(ConfigError) -> [IPAddress] {
         var addresses: [IPAddress] = []
         for text in try strings() {
-            guard let address = IPAddress(text) else { throw invalid("'\(text.escapedForMessage)' is not an IP address") }
-            guard !address.isMulticast else { throw invalid("\(address) is multicast; remotes are unicast VTEP addresses") }
+            guard let address = IPAddress(text) else {
+                throw invalid("'\(text.escapedForMessage)' is not an IP address")
+            }
+            guard !address.isMulticast else {
+                throw invalid("\(address) is multicast; remotes are unicast VTEP addresses")
+            }
             guard !addresses.contains(address) else { throw invalid("\(address) is listed twice") }
             addresses.append(address)
         }

@@ -15,17 +15,13 @@ struct Ensure: ParsableCommand {
             Example: vxlanctl ensure 5001
             """)
 
-    @OptionGroup var options: CommonOptions
-
-    @Argument(help: "The VXLAN Network Identifier (1-16777215).", transform: parseVNIArgument)
-    var vni: VNI
+    @OptionGroup var segment: SegmentOptions
 
     func run() throws {
         try reportingFailures {
-            let config = try options.loadConfig()
-            let plan: SegmentPlan
-            do { plan = try config.plan(for: vni) } catch { throw Failure.configuration(String(describing: error)) }
-            let converger = SegmentConverger(network: try options.openNetlink())
+            let vni = segment.vni
+            let plan = try segment.configured { try $0.plan(for: vni) }
+            let converger = try segment.converger()
             do {
                 let result = try converger.ensure(plan)
                 for action in result.actions { print(action) }
@@ -50,17 +46,13 @@ struct Teardown: ParsableCommand {
             Example: vxlanctl teardown 5001
             """)
 
-    @OptionGroup var options: CommonOptions
-
-    @Argument(help: "The VXLAN Network Identifier (1-16777215).", transform: parseVNIArgument)
-    var vni: VNI
+    @OptionGroup var segment: SegmentOptions
 
     func run() throws {
         try reportingFailures {
-            let config = try options.loadConfig()
-            let names: SegmentNames
-            do { names = try config.names(for: vni) } catch { throw Failure.configuration(String(describing: error)) }
-            let converger = SegmentConverger(network: try options.openNetlink())
+            let vni = segment.vni
+            let names = try segment.configured { try $0.names(for: vni) }
+            let converger = try segment.converger()
             let result: SegmentConverger.TeardownResult
             do { result = try converger.teardown(names) } catch { throw Failure.host(String(describing: error)) }
             switch result {
@@ -72,7 +64,8 @@ struct Teardown: ParsableCommand {
             case .notOwned(let name):
                 throw Failure.kept("VNI \(vni): \(name) was not created by libvirt-vxlan; left in place")
             case .inUse(let ports):
-                throw Failure.kept("VNI \(vni): \(names.bridge) still has ports \(ports.joined(separator: ", ")); left in place")
+                throw Failure.kept(
+                    "VNI \(vni): \(names.bridge) still has ports \(ports.joined(separator: ", ")); left in place")
             }
         }
     }

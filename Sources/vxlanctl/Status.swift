@@ -32,7 +32,9 @@ struct Status: ParsableCommand {
             do {
                 if let vni {
                     let names: SegmentNames
-                    do { names = try config.names(for: vni) } catch { throw Failure.configuration(String(describing: error)) }
+                    do { names = try config.names(for: vni) } catch {
+                        throw Failure.configuration(String(describing: error))
+                    }
                     segments = [try network.status(of: names)]
                 } else {
                     segments = try network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)

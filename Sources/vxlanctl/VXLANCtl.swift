@@ -54,6 +54,25 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
+/// The options and the VNI of a command that acts on one segment.
+struct SegmentOptions: ParsableArguments {
+    @OptionGroup var common: CommonOptions
+
+    @Argument(help: "The VXLAN Network Identifier (1-16777215).", transform: parseVNIArgument)
+    var vni: VNI
+
+    /// What `derive` takes from the configuration (a plan, names); its errors are
+    /// configuration errors (exit status 2).
+    func configured<Value>(_ derive: (Config) throws -> Value) throws -> Value {
+        let config = try common.loadConfig()
+        do { return try derive(config) } catch { throw Failure.configuration(String(describing: error)) }
+    }
+
+    func converger() throws -> SegmentConverger {
+        SegmentConverger(network: try common.openNetlink())
+    }
+}
+
 /// Reads a VNI argument the way the hook reads one, with the reason when it is refused
 /// ("VNI 0 is out of range (1-16777215)").
 func parseVNIArgument(_ text: String) throws -> VNI {

@@ -26,8 +26,14 @@ private func sandbox(_ scenario: String, _ arguments: [String], config: String) 
         ["\(scripts)/libvirt-sandbox", builtProduct("libvirt-vxlan-hook"), "\(scripts)/\(scenario)"] + arguments,
         environment: ["LIBVIRT_SANDBOX_VXLAN_CONF": configFile, "LIBVIRT_SANDBOX_RECORD": record])
     let calls = (try? String(contentsOfFile: record, encoding: .utf8)) ?? ""
-    let phases = Set(calls.split(separator: "\n").map { $0.split(separator: " ").enumerated().filter { [0, 2, 3].contains($0.offset) }.map(\.element).joined(separator: " ") })
-    print("--- \(scenario) \(arguments.joined(separator: " "))\n\(result.output)\(result.errors)hook phases seen: \(phases.sorted().joined(separator: ", "))")
+    let phases = Set(
+        calls.split(separator: "\n").map {
+            $0.split(separator: " ").enumerated().filter { [0, 2, 3].contains($0.offset) }.map(\.element).joined(
+                separator: " ")
+        })
+    print(
+        "--- \(scenario) \(arguments.joined(separator: " "))\n\(result.output)\(result.errors)hook phases seen: \(phases.sorted().joined(separator: ", "))"
+    )
     return result
 }
 

@@ -58,7 +58,8 @@ func domainXML(_ name: String, uuid: String, bridges: [String]) -> String {
 func hookDataXML(network: String, uuid: String, bridge: String, owner: (name: String, uuid: String)? = nil) -> String {
     var port = ""
     if let owner {
-        port = "<networkport><uuid>11111111-2222-3333-4444-555555555555</uuid><owner><name>\(owner.name)</name>"
+        port =
+            "<networkport><uuid>11111111-2222-3333-4444-555555555555</uuid><owner><name>\(owner.name)</name>"
             + "<uuid>\(owner.uuid)</uuid></owner><mac address='52:54:00:aa:bb:cc'/><plug type='bridge' bridge='\(bridge)'/></networkport>"
     }
     return "<hookData><network><name>\(network)</name><uuid>\(uuid)</uuid><forward mode='bridge'/>"
@@ -98,9 +99,12 @@ struct HookProcessTests {
         try host.namespace.ip("link", "add", "brvx-5002", "type", "bridge")
         let before = try host.namespace.linkNames()
         let result = try host.hook(
-            "qemu", "g1", "prepare", "begin", input: domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001", "brvx-5002"]))
+            "qemu", "g1", "prepare", "begin",
+            input: domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001", "brvx-5002"]))
         #expect(result.status == 1)
-        #expect(result.errors.hasPrefix("libvirt-vxlan: VNI 5002: bridge brvx-5002 exists but was not created by libvirt-vxlan"))
+        #expect(
+            result.errors.hasPrefix(
+                "libvirt-vxlan: VNI 5002: bridge brvx-5002 exists but was not created by libvirt-vxlan"))
         #expect(result.errors.filter { $0 == "\n" }.count == 1)
         #expect(try host.namespace.linkNames() == before, "VNI 5001 was not rolled back")
         #expect(host.users(5001).isEmpty)
@@ -108,8 +112,14 @@ struct HookProcessTests {
 
     @Test(arguments: [
         ("<domain><name>x</name>", "cannot read libvirt's XML"),
-        ("<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><domain><name>&e;</name></domain>", "cannot read libvirt's XML"),
-        (domainXML("g", uuid: uuid(1), bridges: ["brvx-7000"]), "VNI 7000 is not in this host's vni_ranges (5000-5999)"),
+        (
+            "<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><domain><name>&e;</name></domain>",
+            "cannot read libvirt's XML"
+        ),
+        (
+            domainXML("g", uuid: uuid(1), bridges: ["brvx-7000"]),
+            "VNI 7000 is not in this host's vni_ranges (5000-5999)"
+        ),
         (domainXML("g", uuid: "../../etc", bridges: ["brvx-5001"]), "has no valid <uuid>"),
     ])
     func testHostileOrRefusedDomainChangesNothing(xml: String, message: String) throws {
@@ -176,9 +186,11 @@ struct HookProcessTests {
     /// entries), then one more prepare must complete the segment; the same for release.
     @Test(arguments: 1...4)
     func testCrashAfterAnyStepOfPrepareConvergesOnTheNextCall(step: Int) throws {
-        let host = try HookHost("crash", config: "underlay = \"ul0\"\nmode = \"unicast\"\nremotes = [\"192.0.2.2\", \"192.0.2.3\"]\n")
+        let host = try HookHost(
+            "crash", config: "underlay = \"ul0\"\nmode = \"unicast\"\nremotes = [\"192.0.2.2\", \"192.0.2.3\"]\n")
         let xml = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
-        let crashed = try host.hook("qemu", "g1", "prepare", "begin", input: xml, environment: ["LIBVIRT_VXLAN_CRASH_AFTER": "\(step)"])
+        let crashed = try host.hook(
+            "qemu", "g1", "prepare", "begin", input: xml, environment: ["LIBVIRT_VXLAN_CRASH_AFTER": "\(step)"])
         #expect(crashed.killed, "step \(step): the crash point was not reached")
         #expect(try host.hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
         #expect(try host.segmentIsComplete(5001))
@@ -191,7 +203,8 @@ struct HookProcessTests {
         let host = try HookHost("crash-release")
         let xml = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
         #expect(try host.hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
-        let crashed = try host.hook("qemu", "g1", "release", "end", input: xml, environment: ["LIBVIRT_VXLAN_CRASH_AFTER": "1"])
+        let crashed = try host.hook(
+            "qemu", "g1", "release", "end", input: xml, environment: ["LIBVIRT_VXLAN_CRASH_AFTER": "1"])
         #expect(crashed.killed)
         #expect(try host.exists("brvx-5001") && !host.exists("vxlan5001"))
         #expect(try host.hook("qemu", "g1", "release", "end", input: xml).status == 0)
@@ -234,7 +247,8 @@ struct GarbageCollectionTests {
         #expect(try host.hook("qemu", "gone", "prepare", "begin", input: vanished).status == 0)
         #expect(try host.hook("qemu", "alive", "prepare", "begin", input: running).status == 0)
         // libvirt names the tap's MAC after the guest's: fe + the guest MAC's last five bytes.
-        try host.namespace.ip("link", "add", "vnet0", "address", "fe:54:00:00:00:01", "type", "veth", "peer", "name", "p0")
+        try host.namespace.ip(
+            "link", "add", "vnet0", "address", "fe:54:00:00:00:01", "type", "veth", "peer", "name", "p0")
         try host.namespace.ip("link", "set", "vnet0", "master", "brvx-5002")
 
         let gc = try host.namespace.exec(

@@ -148,7 +148,13 @@ struct SegmentConvergerTests {
         ("vxlan down", [["link", "set", "vxlan5001", "down"]]),
         ("bridge down", [["link", "set", "brvx-5001", "down"]]),
         ("vxlan outside its bridge", [["link", "set", "vxlan5001", "nomaster"]]),
-        ("both down and detached", [["link", "set", "vxlan5001", "nomaster"], ["link", "set", "vxlan5001", "down"], ["link", "set", "brvx-5001", "down"]]),
+        (
+            "both down and detached",
+            [
+                ["link", "set", "vxlan5001", "nomaster"], ["link", "set", "vxlan5001", "down"],
+                ["link", "set", "brvx-5001", "down"],
+            ]
+        ),
         ("wrong mtu", [["link", "set", "vxlan5001", "mtu", "1400"], ["link", "set", "brvx-5001", "mtu", "1400"]]),
     ]
 
@@ -181,14 +187,18 @@ struct SegmentConvergerTests {
     @Test func testEnsureRefusesForeignVXLANWithOtherParameters() throws {
         let host = try Host("foreign-vx")
         try host.namespace.ip(
-            "link", "add", "vxlan5001", "type", "vxlan", "id", "5001", "group", "239.9.9.9", "dev", "ul0", "dstport", "4789")
+            "link", "add", "vxlan5001", "type", "vxlan", "id", "5001", "group", "239.9.9.9", "dev", "ul0", "dstport",
+            "4789")
         let before = try host.namespace.linkNames()
         #expect {
             try host.ensure(5001)
         } throws: { error in
-            guard case ConvergeError.foreignDevice(let name, let differences)? = error as? ConvergeError else { return false }
+            guard case ConvergeError.foreignDevice(let name, let differences)? = error as? ConvergeError else {
+                return false
+            }
             return name == "vxlan5001" && differences.contains("group 239.9.9.9 instead of 239.0.19.137")
-                && differences.contains("dstport 4789 instead of 8472") && differences.contains("not a port of brvx-5001")
+                && differences.contains("dstport 4789 instead of 8472")
+                && differences.contains("not a port of brvx-5001")
         }
         // The bridge made in this call was removed again: nothing half-made.
         #expect(try host.namespace.linkNames() == before)
@@ -198,7 +208,9 @@ struct SegmentConvergerTests {
         let host = try Host("borrow")
         let ns = host.namespace
         try ns.ip("link", "add", "brvx-5001", "type", "bridge")
-        try ns.ip("link", "add", "vxlan5001", "master", "brvx-5001", "type", "vxlan", "id", "5001", "group", "239.0.19.137", "dev", "ul0", "dstport", "8472", "ttl", "10")
+        try ns.ip(
+            "link", "add", "vxlan5001", "master", "brvx-5001", "type", "vxlan", "id", "5001", "group", "239.0.19.137",
+            "dev", "ul0", "dstport", "8472", "ttl", "10")
         try ns.ip("link", "set", "brvx-5001", "up")
         try ns.ip("link", "set", "vxlan5001", "up")
         let result = try host.ensure(5001)
@@ -223,7 +235,9 @@ struct SegmentConvergerTests {
         #expect {
             try host.ensure(5001)
         } throws: { error in
-            guard case ConvergeError.ownedDeviceDiffers(let name, _, let differences)? = error as? ConvergeError else { return false }
+            guard case ConvergeError.ownedDeviceDiffers(let name, _, let differences)? = error as? ConvergeError else {
+                return false
+            }
             return name == "vxlan5001" && differences == ["dstport 8472 instead of 4789"]
         }
     }

@@ -103,7 +103,10 @@ struct VXLANCtlTests {
         (["ensure", "0"], "underlay = \"ul0\"\n", 64, "VNI 0 is out of range (1-16777215)"),
         (["ensure", "16777216"], "underlay = \"ul0\"\n", 64, "VNI 16777216 is out of range (1-16777215)"),
         (["teardown", "0x10"], "underlay = \"ul0\"\n", 64, "VNI '0x10' is not a decimal number"),
-        (["ensure", "5001"], "underlay = \"ul0\"\nvni_ranges = [\"100-200\"]\n", 2, "not in this host's vni_ranges (100-200)"),
+        (
+            ["ensure", "5001"], "underlay = \"ul0\"\nvni_ranges = [\"100-200\"]\n", 2,
+            "not in this host's vni_ranges (100-200)"
+        ),
         (["ensure", "5001"], "underlay = \"ul9\"\n", 1, "underlay device ul9 does not exist"),
         (["ensure", "5001"], "undrelay = \"ul0\"\n", 2, "line 1"),
         (["ensure", "5001"], "mode = \"unicast\"\n", 2, "remotes"),

@@ -1,6 +1,5 @@
 import Foundation
 import HostNetwork
-import Testing
 
 /// A network namespace made for one test and deleted when the test ends, pass or fail,
 /// so no test ever touches the host's own namespace.
@@ -56,7 +55,8 @@ public final class NetworkNamespace {
     /// A veth pair standing in for the underlay NIC (dummy devices are not available
     /// here), with `address` on `device` and both ends up.
     public func addUnderlay(_ device: String = "ul0", address: String = "192.0.2.1/24", mtu: Int = 1500) throws {
-        try ip("link", "add", device, "mtu", String(mtu), "type", "veth", "peer", "name", device + "p", "mtu", String(mtu))
+        try ip(
+            "link", "add", device, "mtu", String(mtu), "type", "veth", "peer", "name", device + "p", "mtu", String(mtu))
         try ip("addr", "add", address, "dev", device)
         try ip("link", "set", device, "up")
         try ip("link", "set", device + "p", "up")

@@ -13,7 +13,9 @@ struct IPAddressTests {
         #expect(try #require(IPAddress(text)).description == canonical)
     }
 
-    @Test(arguments: ["256.1.1.1", "1.2.3", "01.2.3.4", "1.2.3.4.5", "1::2::3", "12345::", "::g", "", "1.2.3.-1", ":::"])
+    @Test(arguments: [
+        "256.1.1.1", "1.2.3", "01.2.3.4", "1.2.3.4.5", "1::2::3", "12345::", "::g", "", "1.2.3.-1", ":::",
+    ])
     func testMalformedAddressesAreRejected(text: String) {
         #expect(IPAddress(text) == nil)
     }
@@ -34,19 +36,21 @@ struct IPAddressTests {
 
 struct MulticastGroupTests {
     /// CloudStack's modifyvxlan.sh: 239.$(( (vni >> 16) % 256 )).$(( (vni >> 8) % 256 )).$(( vni % 256 ))
-    @Test(arguments: [
-        (1, "239.0.0.1"), (255, "239.0.0.255"), (256, "239.0.1.0"), (5001, "239.0.19.137"),
-        (65535, "239.0.255.255"), (65536, "239.1.0.0"), (16_777_215, "239.255.255.255"),
-    ] as [(UInt32, String)])
+    @Test(
+        arguments: [
+            (1, "239.0.0.1"), (255, "239.0.0.255"), (256, "239.0.1.0"), (5001, "239.0.19.137"),
+            (65535, "239.0.255.255"), (65536, "239.1.0.0"), (16_777_215, "239.255.255.255"),
+        ] as [(UInt32, String)])
     func testCloudStackGroupDerivation(vni: UInt32, group: String) throws {
         #expect(MulticastGroupPolicy.cloudstack.group(for: try VNI(vni)).description == group)
     }
 
-    @Test(arguments: [
-        ("239.1.0.0/16", 5001, "239.1.19.137"), ("239.1.0.0/16", 65537, "239.1.0.1"),
-        ("239.1.2.0/24", 5001, "239.1.2.137"), ("ff05::/104", 5001, "ff05::1389"),
-        ("ff05::/16", 16_777_215, "ff05::ff:ffff"),
-    ] as [(String, UInt32, String)])
+    @Test(
+        arguments: [
+            ("239.1.0.0/16", 5001, "239.1.19.137"), ("239.1.0.0/16", 65537, "239.1.0.1"),
+            ("239.1.2.0/24", 5001, "239.1.2.137"), ("ff05::/104", 5001, "ff05::1389"),
+            ("ff05::/16", 16_777_215, "ff05::ff:ffff"),
+        ] as [(String, UInt32, String)])
     func testGroupFromANetworkUsesTheVNIsLowBits(network: String, vni: UInt32, group: String) throws {
         let policy = MulticastGroupPolicy.network(try #require(IPNetwork(network)))
         #expect(policy.group(for: try VNI(vni)).description == group)
@@ -54,10 +58,11 @@ struct MulticastGroupTests {
 }
 
 struct MTUTests {
-    @Test(arguments: [
-        (MTUPolicy.auto, 1500, IPAddress.Family.ipv4, 1450), (.auto, 9000, .ipv4, 8950), (.auto, 1550, .ipv4, 1500),
-        (.auto, 1500, .ipv6, 1430), (.fixed(1400), 9000, .ipv4, 1400),
-    ] as [(MTUPolicy, Int, IPAddress.Family, Int)])
+    @Test(
+        arguments: [
+            (MTUPolicy.auto, 1500, IPAddress.Family.ipv4, 1450), (.auto, 9000, .ipv4, 8950), (.auto, 1550, .ipv4, 1500),
+            (.auto, 1500, .ipv6, 1430), (.fixed(1400), 9000, .ipv4, 1400),
+        ] as [(MTUPolicy, Int, IPAddress.Family, Int)])
     func testSegmentMTU(policy: MTUPolicy, underlay: Int, family: IPAddress.Family, expected: Int) {
         #expect(policy.mtu(underlayMTU: underlay, family: family) == expected)
     }
