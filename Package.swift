@@ -33,6 +33,9 @@ let package = Package(
         // rtnetlink through libnl: links, bridges, vxlan devices, fdb entries; the converger.
         .target(name: "HostNetwork", dependencies: ["CNetlink", "VXLANCore"], swiftSettings: strict),
 
+        // The libvirt API (networks), for vxlanctl only: linking libvirt costs the hook ~10 ms.
+        .target(name: "LibvirtClient", dependencies: ["CLibvirt"], swiftSettings: strict),
+
         // What the hook does at run time: configuration file, (later) dispatch, users, locks.
         .target(
             name: "HookRuntime", dependencies: ["VXLANCore", "LibvirtXML", "HostNetwork"], swiftSettings: strict),
@@ -44,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "vxlanctl",
             dependencies: [
-                "VXLANCore", "HostNetwork", "HookRuntime",
+                "VXLANCore", "HostNetwork", "HookRuntime", "LibvirtClient", "LibvirtXML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -57,6 +60,9 @@ let package = Package(
         .testTarget(
             name: "LibvirtXMLTests", dependencies: ["LibvirtXML", "VXLANCore", "CLibXML2"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(
+            name: "LibvirtClientTests", dependencies: ["LibvirtClient", "LibvirtXML", "VXLANCore"],
+            swiftSettings: strict),
         .testTarget(
             name: "HookRuntimeTests",
             dependencies: [

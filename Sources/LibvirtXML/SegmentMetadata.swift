@@ -3,7 +3,7 @@ import VXLANCore
 extension SegmentOverrides {
     /// The attributes `<vx:vxlan>` may carry. Anything else is refused: a typo such as
     /// `dstprot` must fail loudly rather than leave the default quietly in force.
-    static let attributeNames = ["vni", "mode", "group", "dstport", "ttl", "underlay", "local"]
+    static let attributeNames = ["vni", "mode", "group", "dstport", "ttl", "underlay", "local", "mtu"]
 
     /// Reads `<metadata><vx:vxlan .../></metadata>` of a network (namespace
     /// `urn:x-libvirt-vxlan:1.0`, under any prefix); nil when there is none. Every
@@ -48,6 +48,11 @@ extension SegmentOverrides {
             }
         case "local":
             local = try parse(value, at: location, "must be a unicast IPv4 or IPv6 address", unicastAddress)
+        case "mtu":
+            let range = MTUPolicy.validRange
+            mtu = try parse(value, at: location, "must be an MTU from \(range.lowerBound) to \(range.upperBound)") {
+                decimal($0, in: range)
+            }
         default:
             throw .unknownAttribute(element: element.path, name: name, allowed: Self.attributeNames)
         }

@@ -53,10 +53,14 @@ public struct SegmentOverrides: Hashable, Sendable {
     public var ttl: UInt8?
     public var underlay: InterfaceName?
     public var local: IPAddress?
+    /// The segment MTU for this network. libvirt refuses `<mtu>` on a network in
+    /// `forward mode='bridge'`, so it travels here.
+    public var mtu: Int?
 
     public init(
         vni: VNI? = nil, mode: UnderlayMode? = nil, group: IPAddress? = nil, remotes: [IPAddress]? = nil,
-        dstport: UInt16? = nil, ttl: UInt8? = nil, underlay: InterfaceName? = nil, local: IPAddress? = nil
+        dstport: UInt16? = nil, ttl: UInt8? = nil, underlay: InterfaceName? = nil, local: IPAddress? = nil,
+        mtu: Int? = nil
     ) {
         self.vni = vni
         self.mode = mode
@@ -66,6 +70,7 @@ public struct SegmentOverrides: Hashable, Sendable {
         self.ttl = ttl
         self.underlay = underlay
         self.local = local
+        self.mtu = mtu
     }
 }
 

@@ -59,6 +59,8 @@ public enum PlanError: Error, Equatable, CustomStringConvertible {
     case missingLocal(VNI)
     case familyMismatch(VNI)
     case notMulticast(IPAddress)
+    case invalidNetworkName(String)
+    case mtuOutOfRange(Int)
 
     public var description: String {
         switch self {
@@ -76,6 +78,10 @@ public enum PlanError: Error, Equatable, CustomStringConvertible {
             "VNI \(vni): local, remotes and group must all be IPv4 or all IPv6"
         case .notMulticast(let group):
             "group \(group) is not a multicast address"
+        case .invalidNetworkName(let name):
+            "network name '\(name.escapedForMessage)' may hold at most 64 letters, digits, '-', '_', '.' and ':'"
+        case .mtuOutOfRange(let mtu):
+            "MTU \(mtu) is out of range (\(MTUPolicy.validRange.lowerBound)-\(MTUPolicy.validRange.upperBound))"
         }
     }
 }
@@ -122,7 +128,7 @@ extension Config {
         return SegmentPlan(
             names: segmentNames, mode: mode, underlay: underlay, local: local, family: family, group: group,
             remotes: mode == .unicast ? remotes : [], dstport: overrides?.dstport ?? dstport,
-            ttl: overrides?.ttl ?? ttl, mtu: mtu, requiredMTU: requiredMTU)
+            ttl: overrides?.ttl ?? ttl, mtu: overrides?.mtu.map { .fixed($0) } ?? mtu, requiredMTU: requiredMTU)
     }
 
     /// The VNI a guest interface belongs to, if it sits on a VXLAN segment: a bridge
@@ -150,11 +156,15 @@ extension Config {
         return plans
     }
 
-    /// The plan for a libvirt network if it is ours: it carries our metadata, or its
-    /// bridge is named by the bridge template. Nil for every other network.
+    /// The VNI of a libvirt network if it is ours: the VNI of our metadata, or of a bridge
+    /// named by the bridge template. Nil for every other network.
+    public func vni(of network: NetworkDescription) -> VNI? {
+        network.overrides?.vni ?? network.bridge.flatMap { names.bridge.vni(in: $0) }
+    }
+
+    /// The plan for a libvirt network if it is ours (see `vni(of:)`), nil otherwise.
     public func plan(for network: NetworkDescription) throws(PlanError) -> SegmentPlan? {
-        let templateVNI = network.bridge.flatMap { names.bridge.vni(in: $0) }
-        guard let vni = network.overrides?.vni ?? templateVNI else { return nil }
+        guard let vni = vni(of: network) else { return nil }
         var bridge: InterfaceName?
         if let name = network.bridge {
             do { bridge = try InterfaceName(name) } catch { throw .invalidName(error) }

@@ -51,6 +51,15 @@ struct LibvirtEndToEndTests {
         #expect(result.output.contains("18 passed, 0 failed"), "a check did not run")
     }
 
+    /// vxlanctl network define / list / undefine / define-range against the real daemon,
+    /// a guest and a hot-plugged NIC on the defined network, autostart after a reboot,
+    /// and the refusals.
+    @Test func testNetworkCommandsServeVirshWorkflows() throws {
+        let result = try sandbox("network-commands", [builtProduct("vxlanctl")], config: "underlay = \"ul0\"\n")
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.contains("15 passed, 0 failed"), "a check did not run")
+    }
+
     /// A real guest kernel (TCG) on host A pings a namespaced peer on host B across the
     /// overlay the hook made, in each mode.
     @Test(arguments: ["multicast", "unicast"])

@@ -102,6 +102,7 @@ struct NetworkXMLTests {
             ("ttl", "0"), ("ttl", "256"), ("ttl", "ten"),
             ("underlay", "a-name-too-long-for-linux"), ("underlay", "eth/0"), ("underlay", "eth 0"), ("underlay", ""),
             ("local", "192.0.2"), ("local", "239.1.1.1"), ("local", "ff02::1"), ("local", "host.example"),
+            ("mtu", "67"), ("mtu", "65536"), ("mtu", "1500 "), ("mtu", "auto"),
         ])
     func badMetadataValue(attribute: String, value: String) throws {
         let error = try #require(Self.overridesError("\(attribute)='\(value)'"))
@@ -211,5 +212,5 @@ struct NetworkXMLTests {
 /// The attribute list the errors name, spelled out here rather than read from the
 /// module, so that a change to it is a visible change to the tests.
 enum SegmentOverridesNames {
-    static let all = ["vni", "mode", "group", "dstport", "ttl", "underlay", "local"]
+    static let all = ["vni", "mode", "group", "dstport", "ttl", "underlay", "local", "mtu"]
 }

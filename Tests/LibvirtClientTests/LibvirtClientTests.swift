@@ -1,0 +1,114 @@
+import LibvirtClient
+import LibvirtXML
+import Testing
+import VXLANCore
+
+/// libvirt's in-process test driver: real libvirt API and XML validation, no daemon.
+/// Each connection starts from the driver's default state (one network, "default").
+private func testDriver() throws -> LibvirtConnection { try LibvirtConnection(uri: "test:///default") }
+
+private func config() throws -> Config {
+    var config = Config()
+    config.underlay = try InterfaceName("cloudbr1")
+    return config
+}
+
+struct LibvirtClientTests {
+    @Test func testDefinedNetworkReadsBackAsOursWithItsMetadata() throws {
+        let libvirt = try testDriver()
+        let definition = try config().networkDefinition(for: VNI(5001), mtu: 1400)
+        try libvirt.defineNetwork(definition.xml)
+        let network = try #require(try libvirt.network(named: "vxlan-5001"))
+        #expect(network.isPersistent && !network.isActive && !network.autostart)
+        let parsed = try NetworkDescription(parsingNetworkXML: Array(network.xml.utf8))
+        #expect(parsed.bridge == "brvx-5001")
+        #expect(parsed.forwardMode == "bridge")
+        #expect(parsed.overrides == definition.metadata)
+        #expect(try config().plan(for: parsed)?.mtu == .fixed(1400))
+    }
+
+    @Test func testUnicastDefinitionCarriesItsRemotes() throws {
+        var unicast = try config()
+        unicast.mode = .unicast
+        unicast.remotes = [try #require(IPAddress("192.0.2.12")), try #require(IPAddress("192.0.2.13"))]
+        let definition = try unicast.networkDefinition(for: VNI(7))
+        let libvirt = try testDriver()
+        try libvirt.defineNetwork(definition.xml)
+        let xml = try #require(try libvirt.network(named: "vxlan-7")).xml
+        let parsed = try NetworkDescription(parsingNetworkXML: Array(xml.utf8))
+        #expect(parsed.overrides?.remotes == unicast.remotes)
+        #expect(parsed.overrides?.group == nil)
+    }
+
+    @Test func testStartAutostartStopUndefine() throws {
+        let libvirt = try testDriver()
+        try libvirt.defineNetwork(try config().networkDefinition(for: VNI(5001)).xml)
+        try libvirt.setAutostart("vxlan-5001", true)
+        try libvirt.startNetwork("vxlan-5001")
+        var network = try #require(try libvirt.network(named: "vxlan-5001"))
+        #expect(network.isActive && network.autostart && network.ports == 0)
+        try libvirt.stopNetwork("vxlan-5001")
+        try libvirt.undefineNetwork("vxlan-5001")
+        #expect(try libvirt.network(named: "vxlan-5001") == nil)
+        network = try #require(try libvirt.networks().first)
+        #expect(network.name == "default")
+    }
+
+    @Test func testLibvirtErrorsAreReturnedNotPrinted() throws {
+        let libvirt = try testDriver()
+        #expect(throws: LibvirtError.self) { try libvirt.startNetwork("no-such-network") }
+        #expect(throws: LibvirtError.self) { try libvirt.defineNetwork("<network><name>x</name><bogus/>") }
+    }
+
+    @Test func testConnectionFailureNamesTheURI() {
+        #expect {
+            _ = try LibvirtConnection(uri: "qemu+unix:///system?socket=/nonexistent/libvirt-sock")
+        } throws: { error in
+            "\(error)".contains("connect to qemu+unix:///system?socket=/nonexistent/libvirt-sock")
+        }
+    }
+}
+
+struct NetworkDefinitionTests {
+    private func existing(_ name: String, bridge: String, vni: UInt32? = nil) throws -> NetworkDescription {
+        NetworkDescription(
+            name: name, bridge: bridge, forwardMode: "bridge",
+            overrides: try vni.map { SegmentOverrides(vni: try VNI($0)) })
+    }
+
+    @Test func testDecisions() throws {
+        let config = try config()
+        let definition = try config.networkDefinition(for: VNI(5001))
+        let same = NetworkDescription(
+            name: "vxlan-5001", bridge: "brvx-5001", forwardMode: "bridge", overrides: definition.metadata)
+        let vniOf: (NetworkDescription) -> VNI? = { config.vni(of: $0) }
+        #expect(definition.decision(existing: [], vniOf: vniOf) == .create)
+        #expect(definition.decision(existing: [same], vniOf: vniOf) == .unchanged)
+        var older = same
+        older.overrides?.dstport = 4789
+        #expect(definition.decision(existing: [older], vniOf: vniOf) == .update)
+        #expect(
+            definition.decision(existing: [try existing("vxlan-5001", bridge: "virbr9")], vniOf: vniOf)
+                == .clash("network vxlan-5001 exists and is not a libvirt-vxlan network"))
+        #expect(
+            definition.decision(existing: [try existing("vxlan-5001", bridge: "x", vni: 5002)], vniOf: vniOf)
+                == .clash("network vxlan-5001 exists for VNI 5002"))
+        #expect(
+            definition.decision(existing: [try existing("other", bridge: "brvx-5001")], vniOf: vniOf)
+                == .clash("bridge brvx-5001 is already used by network other"))
+        #expect(
+            definition.decision(existing: [try existing("tenant", bridge: "br-t", vni: 5001)], vniOf: vniOf)
+                == .clash("VNI 5001 is already defined as network tenant"))
+    }
+
+    @Test(arguments: ["", "a/b", "has space", "x<y", ".hidden", String(repeating: "n", count: 65)])
+    func testBadNetworkNamesAreRefused(name: String) throws {
+        #expect(throws: PlanError.invalidNetworkName(name)) { try config().networkDefinition(for: VNI(1), name: name) }
+    }
+
+    @Test func testVNIOutsideTheRangesIsRefused() throws {
+        var config = try config()
+        config.vniRanges = [try VNIRange(parsing: "1-10")]
+        #expect(throws: PlanError.self) { try config.networkDefinition(for: VNI(11)) }
+    }
+}
