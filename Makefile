@@ -1,9 +1,8 @@
-# libvirt-vxlan. `make test` is what CI runs; `sudo make install` puts vxlanctl on this host.
-PREFIX ?= /usr/local
+# libvirt-vxlan. `make test` is what CI runs; `make install-package` installs the product.
 SWIFT ?= swift
 CONFIG_DIR ?= /etc/libvirt-vxlan
 
-.PHONY: all deps build release lint test demo install uninstall clean
+.PHONY: all deps build release lint test demo deb install-package install uninstall clean
 
 all: build
 
@@ -32,13 +31,27 @@ test: deps lint
 demo:
 	Scripts/demo
 
+# The Debian package, in .build/deb/ (Packaging/build-deb).
+deb: deps
+	Packaging/build-deb
+
+# Build the .deb and install it: the hooks go in place and running libvirt daemons reload.
+install-package: deb
+	apt-get install -y "$$(ls -t $(CURDIR)/.build/deb/libvirt-vxlan_*.deb | head -1)"
+
+# For hosts without dpkg: the package's files and its postinst, by hand.
 install: release
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(CONFIG_DIR)
-	install -m 0755 .build/release/vxlanctl $(DESTDIR)$(PREFIX)/bin/vxlanctl
-	test -e $(DESTDIR)$(CONFIG_DIR)/vxlan.conf || install -m 0644 Samples/vxlan.conf $(DESTDIR)$(CONFIG_DIR)/vxlan.conf
+	install -D -m 0755 .build/release/libvirt-vxlan-hook $(DESTDIR)/usr/libexec/libvirt-vxlan/libvirt-vxlan-hook
+	install -D -m 0755 Packaging/reload-libvirt $(DESTDIR)/usr/libexec/libvirt-vxlan/reload-libvirt
+	install -D -m 0755 .build/release/vxlanctl $(DESTDIR)/usr/bin/vxlanctl
+	install -D -m 0644 Packaging/libvirt-vxlan-hook.8 $(DESTDIR)/usr/share/man/man8/libvirt-vxlan-hook.8
+	test -e $(DESTDIR)$(CONFIG_DIR)/vxlan.conf || install -D -m 0644 Samples/vxlan.conf $(DESTDIR)$(CONFIG_DIR)/vxlan.conf
+	test -n "$(DESTDIR)" || Packaging/debian/postinst configure
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/vxlanctl
+	test -n "$(DESTDIR)" || Packaging/debian/prerm remove
+	rm -rf $(DESTDIR)/usr/libexec/libvirt-vxlan
+	rm -f $(DESTDIR)/usr/bin/vxlanctl $(DESTDIR)/usr/share/man/man8/libvirt-vxlan-hook.8
 
 clean:
 	rm -rf .build

@@ -28,6 +28,12 @@ static inline int lvx_enter_network_namespace(int fd) {
     return setns(fd, 0x40000000 /* CLONE_NEWNET */);
 }
 
+/* Moves the calling thread alone into a new, empty network namespace. */
+extern int unshare(int flags);
+static inline int lvx_unshare_network_namespace(void) {
+    return unshare(0x40000000 /* CLONE_NEWNET */);
+}
+
 #endif
 
 /* What the kernel said about the last failed request. libnl turns the kernel's errno
@@ -82,6 +88,12 @@ static inline int lvx_socket_prepare(struct nl_sock *socket, struct lvx_kernel_e
 extern int setns(int fd, int nstype);
 static inline int lvx_enter_network_namespace(int fd) {
     return setns(fd, 0x40000000 /* CLONE_NEWNET */);
+}
+
+/* Moves the calling thread alone into a new, empty network namespace. */
+extern int unshare(int flags);
+static inline int lvx_unshare_network_namespace(void) {
+    return unshare(0x40000000 /* CLONE_NEWNET */);
 }
 
 #endif

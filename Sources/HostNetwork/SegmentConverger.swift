@@ -52,7 +52,7 @@ public struct SegmentConverger {
 
     /// The underlay device, or its bridge when it is a bridge port (CloudStack's traffic
     /// label may name `eth1` inside `cloudbr1`, which holds the address).
-    func resolveUnderlay(_ name: InterfaceName?) throws(ConvergeError) -> Link? {
+    public func resolveUnderlay(_ name: InterfaceName?) throws(ConvergeError) -> Link? {
         guard let name else { return nil }
         guard var link = try netlink({ () throws(NetlinkError) in try network.link(named: name.rawValue) }) else {
             throw .underlayMissing(name)

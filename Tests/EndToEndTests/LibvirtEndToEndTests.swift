@@ -60,6 +60,20 @@ struct LibvirtEndToEndTests {
         #expect(result.output.contains("15 passed, 0 failed"), "a check did not run")
     }
 
+    /// The Debian package built from this tree: installed into overlays of /etc, /usr and
+    /// /var (nothing persists), its files, conffile, hook entries, man pages and
+    /// completions checked, guests run through the installed hook, re-installed, purged.
+    @Test func testPackageInstallsRunsAndPurgesCleanly() throws {
+        let built = try capture([repository.appendingPathComponent("Packaging/build-deb").path])
+        try #require(built.status == 0, "build-deb failed: \(built.errors)")
+        let deb = built.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let result = try capture(
+            ["\(scripts)/package-lifecycle", deb, repository.appendingPathComponent("Samples").path])
+        print("--- package-lifecycle \(deb)\n\(result.output)\(result.errors)")
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.contains("11 passed, 0 failed"), "a check did not run")
+    }
+
     /// A real guest kernel (TCG) on host A pings a namespaced peer on host B across the
     /// overlay the hook made, in each mode.
     @Test(arguments: ["multicast", "unicast"])

@@ -133,3 +133,53 @@ struct VXLANCtlTests {
         #expect(result.errors == "vxlanctl: cannot read /nonexistent/vxlan.conf: No such file or directory\n")
     }
 }
+
+@Suite(.enabled(if: isRoot, "needs root to create network namespaces"))
+struct PreflightCheckTests {
+    /// Each FAIL path of `vxlanctl check`: how the namespace is set up, the configuration,
+    /// the check that must fail and words its message must hold.
+    static let failures: [(label: String, setup: [[String]], config: String, check: String, words: String)] = [
+        ("missing underlay", [], "underlay = \"ul9\"\n", "underlay", "underlay device ul9 does not exist"),
+        ("underlay down", [["link", "set", "ul0", "down"]], "underlay = \"ul0\"\n", "underlay", "is down"),
+        ("low MTU", [["link", "set", "ul0", "mtu", "1300"]], "underlay = \"ul0\"\n", "mtu", "below IPv6's minimum"),
+        ("fixed MTU too big", [], "underlay = \"ul0\"\nmtu = 1500\n", "mtu", "carries at most 1450"),
+        ("no address", [["addr", "flush", "dev", "ul0"]], "underlay = \"ul0\"\n", "address", "no global IPv4 address"),
+    ]
+
+    @Test(arguments: failures)
+    func testCheckFails(failure: (label: String, setup: [[String]], config: String, check: String, words: String))
+        throws
+    {
+        let host = try NetworkNamespace("check")
+        try host.addUnderlay()
+        for command in failure.setup { try run(["ip", "-n", host.name] + command) }
+        let folder = try TemporaryFolder()
+        let config = try folder.write("vxlan.conf", failure.config)
+        let before = try host.linkNames()
+        let result = try host.vxlanctl("check", "--json", "--config", config)
+        #expect(result.status == 1, "\(failure.label): \(result.errors)")
+        let verdicts = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]] ?? []
+        let failed = verdicts.filter { $0["level"] as? String == "FAIL" && $0["check"] as? String == failure.check }
+        #expect(
+            failed.contains { ($0["message"] as? String ?? "").contains(failure.words) },
+            "\(failure.label): \(result.output)")
+        #expect(try host.linkNames() == before, "check changed the host")
+    }
+
+    /// The seed's warning, predicted: with the limit at 1 and one multicast VNI up, the
+    /// next one would fail with ENOBUFS, so check fails and names the sysctl.
+    @Test func testCheckPredictsTheIGMPLimit() throws {
+        let host = try NetworkNamespace("check-igmp")
+        try host.addUnderlay()
+        #expect(try host.exec(["sysctl", "-q", "-w", "net.ipv4.igmp_max_memberships=1"]).status == 0)
+        let folder = try TemporaryFolder()
+        let config = try folder.write("vxlan.conf", "underlay = \"ul0\"\n")
+        #expect(try host.vxlanctl("ensure", "5001", "--config", config).status == 0)
+        let result = try host.vxlanctl("check", "--config", config)
+        #expect(result.status == 1)
+        #expect(
+            result.output.contains("FAIL  igmp: 1 multicast VNIs already use all 1 memberships"), "\(result.output)")
+        #expect(result.output.contains("sysctl -w net.ipv4.igmp_max_memberships="))
+        #expect(result.output.contains("PASS  kernel: vxlan and bridge devices can be created"))
+    }
+}

@@ -4,7 +4,7 @@ import Testing
 import VXLANCore
 
 /// libvirt's in-process test driver: real libvirt API and XML validation, no daemon.
-/// Each connection starts from the driver's default state (one network, "default").
+/// Every connection in the process shares its state, so each test uses a VNI of its own.
 private func testDriver() throws -> LibvirtConnection { try LibvirtConnection(uri: "test:///default") }
 
 private func config() throws -> Config {
@@ -42,16 +42,16 @@ struct LibvirtClientTests {
 
     @Test func testStartAutostartStopUndefine() throws {
         let libvirt = try testDriver()
-        try libvirt.defineNetwork(try config().networkDefinition(for: VNI(5001)).xml)
-        try libvirt.setAutostart("vxlan-5001", true)
-        try libvirt.startNetwork("vxlan-5001")
-        var network = try #require(try libvirt.network(named: "vxlan-5001"))
+        try libvirt.defineNetwork(try config().networkDefinition(for: VNI(5003)).xml)
+        try libvirt.setAutostart("vxlan-5003", true)
+        try libvirt.startNetwork("vxlan-5003")
+        let network = try #require(try libvirt.network(named: "vxlan-5003"))
         #expect(network.isActive && network.autostart && network.ports == 0)
-        try libvirt.stopNetwork("vxlan-5001")
-        try libvirt.undefineNetwork("vxlan-5001")
-        #expect(try libvirt.network(named: "vxlan-5001") == nil)
-        network = try #require(try libvirt.networks().first)
-        #expect(network.name == "default")
+        #expect(try libvirt.networks().contains { $0.name == "vxlan-5003" })
+        try libvirt.stopNetwork("vxlan-5003")
+        try libvirt.undefineNetwork("vxlan-5003")
+        #expect(try libvirt.network(named: "vxlan-5003") == nil)
+        #expect(try libvirt.networks().contains { $0.name == "default" })
     }
 
     @Test func testLibvirtErrorsAreReturnedNotPrinted() throws {

@@ -89,3 +89,20 @@ struct PlanTests {
         }
     }
 }
+
+struct PreflightTests {
+    @Test(
+        arguments: [
+            (1550, MTUPolicy.auto, PreflightResult.Level.pass), (1500, .auto, .warn), (9000, .auto, .pass),
+            (1300, .auto, .fail), (1500, .fixed(1500), .fail), (1500, .fixed(1400), .warn),
+        ] as [(Int, MTUPolicy, PreflightResult.Level)])
+    func testMTUVerdict(underlay: Int, policy: MTUPolicy, level: PreflightResult.Level) {
+        #expect(Preflight.mtu(underlay: "eth1", underlayMTU: underlay, family: .ipv4, policy: policy).level == level)
+    }
+
+    @Test func testIGMPVerdict() {
+        #expect(Preflight.multicastMemberships(limit: 20, inUse: 20, acceptedVNIs: 20).level == .fail)
+        #expect(Preflight.multicastMemberships(limit: 20, inUse: 3, acceptedVNIs: 1000).level == .warn)
+        #expect(Preflight.multicastMemberships(limit: 512, inUse: 3, acceptedVNIs: 100).level == .pass)
+    }
+}

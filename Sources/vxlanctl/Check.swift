@@ -1,0 +1,227 @@
+import ArgumentParser
+import Foundation
+import HookRuntime
+import HostNetwork
+import VXLANCore
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check that this host is ready for VXLAN segments (changes nothing).",
+        discussion: """
+            Each line is PASS, WARN or FAIL, with the fix: configuration valid; kernel \
+            vxlan support (a throw-away device in a temporary network namespace); the \
+            underlay exists, is up and has an address; the MTU guests get; \
+            net.ipv4.igmp_max_memberships against the multicast VNIs (multicast mode); \
+            the firewall on the UDP dstport (nftables, iptables); the hooks installed and \
+            seen by the running libvirt daemon. Exit status 1 if any line is FAIL.
+
+            Example: vxlanctl check --json
+            """)
+
+    @OptionGroup var options: CommonOptions
+
+    @Flag(help: "Print JSON instead of lines.")
+    var json = false
+
+    func run() throws {
+        var results: [PreflightResult] = []
+        do {
+            let config = try options.loadConfig()
+            let path = ConfigFile.path(explicit: options.config)
+            results.append(
+                PreflightResult(
+                    "config", .pass,
+                    "\(path.path)\(path.chosen || FileManager.default.fileExists(atPath: path.path) ? "" : " (absent: defaults)") is valid: mode \(config.mode), dstport \(config.dstport)"
+                ))
+            results += HostChecks(config: config).run()
+        } catch let failure as Failure {
+            results.append(
+                PreflightResult("config", .fail, failure.message, fix: "see Samples/vxlan.conf for every key"))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+        } else {
+            for result in results {
+                print("\(result.level.rawValue)  \(result.check): \(result.message)")
+                if let fix = result.fix, result.level != .pass { print("      fix: \(fix)") }
+            }
+        }
+        if results.contains(where: { $0.level == .fail }) { throw ExitCode(1) }
+    }
+}
+
+/// The probes of `check`, each reading the host and returning one verdict.
+private struct HostChecks {
+    let config: Config
+
+    func run() -> [PreflightResult] {
+        var results = [kernelSupport()]
+        guard let network = try? NetlinkSession() else {
+            return results + [PreflightResult("netlink", .fail, "cannot open a netlink socket", fix: "run as root")]
+        }
+        results += underlay(network)
+        if config.mode == .multicast { results.append(memberships(network)) }
+        results.append(firewall())
+        results += hooks()
+        return results
+    }
+
+    /// A bridge and a vxlan device made and deleted in a namespace of a thread's own.
+    private func kernelSupport() -> PreflightResult {
+        do {
+            try NetlinkSession.probeVXLANSupport(dstport: config.dstport)
+            return PreflightResult("kernel", .pass, "vxlan and bridge devices can be created")
+        } catch {
+            return PreflightResult(
+                "kernel", .fail, "cannot create a vxlan device: \(error)",
+                fix: "modprobe vxlan bridge (and run as root)")
+        }
+    }
+
+    private func underlay(_ network: NetlinkSession) -> [PreflightResult] {
+        guard let name = config.underlay else {
+            let needed = config.mode == .multicast || config.local == nil
+            return [
+                PreflightResult(
+                    "underlay", needed ? .fail : .pass,
+                    needed
+                        ? "no 'underlay' configured: \(config.mode) mode needs the device that carries VXLAN"
+                        : "none (local \(config.local?.description ?? ""))",
+                    fix: "set underlay = \"NIC-or-bridge\" in vxlan.conf")
+            ]
+        }
+        let link: Link
+        do {
+            guard let resolved = try SegmentConverger(network: network).resolveUnderlay(name) else { return [] }
+            link = resolved
+        } catch {
+            return [PreflightResult("underlay", .fail, String(describing: error))]
+        }
+        let via = link.name == name.rawValue ? "" : " (bridge of \(name))"
+        var results = [PreflightResult("underlay", .pass, "\(link.name)\(via) is up, MTU \(link.mtu)")]
+        let family = config.family
+        let addresses = (try? network.addresses(of: link, family: family)) ?? []
+        if let first = config.local ?? addresses.first {
+            results.append(PreflightResult("address", .pass, "VTEP address \(first)"))
+        } else {
+            results.append(
+                PreflightResult(
+                    "address", .fail, "\(link.name) has no global \(family == .ipv4 ? "IPv4" : "IPv6") address",
+                    fix: "add one to \(link.name), or set local = \"...\" in vxlan.conf"))
+        }
+        results.append(Preflight.mtu(underlay: link.name, underlayMTU: link.mtu, family: family, policy: config.mtu))
+        return results
+    }
+
+    private func memberships(_ network: NetlinkSession) -> PreflightResult {
+        let path = "/proc/sys/net/ipv4/igmp_max_memberships"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            return PreflightResult("igmp", .warn, "cannot read \(path)")
+        }
+        let devices = (try? network.links(ofKind: "vxlan")) ?? []
+        let inUse = devices.filter { $0.vxlan?.group?.isMulticast == true && $0.vxlan?.dstport == config.dstport }
+        return Preflight.multicastMemberships(limit: limit, inUse: inUse.count, acceptedVNIs: config.acceptedVNICount)
+    }
+
+    /// Reads the ruleset with nftables (or iptables) and looks for the VXLAN port.
+    private func firewall() -> PreflightResult {
+        let port = String(config.dstport)
+        let open = "nft add rule inet filter input udp dport \(port) ip saddr OTHER-VTEPS accept"
+        for command in [["nft", "list", "ruleset"], ["iptables-save"]] {
+            guard let rules = output(of: command) else { continue }
+            let filtering =
+                rules.contains("policy drop") || rules.contains(":INPUT DROP") || rules.contains("-j DROP")
+                || rules.contains(" drop")
+            if !filtering {
+                return PreflightResult(
+                    "firewall", .pass, "\(command[0]): no input filtering; UDP \(port) is open to everyone", fix: open)
+            }
+            if rules.contains("dport \(port)") || rules.contains("--dport \(port)") {
+                return PreflightResult("firewall", .pass, "\(command[0]): a rule names UDP \(port)")
+            }
+            return PreflightResult(
+                "firewall", .warn, "\(command[0]) filters input and no rule names UDP \(port): VXLAN may be dropped",
+                fix: open)
+        }
+        return PreflightResult(
+            "firewall", .warn, "cannot read the firewall (neither nft nor iptables-save ran)", fix: open)
+    }
+
+    /// The standard output of a fixed command (no shell), or nil if it cannot run or
+    /// fails. posix_spawn rather than Foundation's Process, which needs a loopback
+    /// socket pair and hangs in a namespace whose lo is down.
+    private func output(of command: [String]) -> String? {
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { return nil }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], STDOUT_FILENO)
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+        var pid = pid_t()
+        let argv = command.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let spawned = posix_spawnp(&pid, command[0], &actions, nil, argv, environ)
+        close(pipeEnds[1])
+        defer { close(pipeEnds[0]) }
+        guard spawned == 0 else { return nil }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(pipeEnds[0], $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += chunk[..<count]
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        return status == 0 ? String(decoding: bytes, as: UTF8.self) : nil
+    }
+
+    /// The hook entries exist, and the running daemon started after them (libvirt finds
+    /// hooks at start and on SIGHUP).
+    private func hooks() -> [PreflightResult] {
+        let files = FileManager.default
+        var results: [PreflightResult] = []
+        var newest = Date.distantPast
+        for driver in ["qemu", "network"] {
+            let entry = "/etc/libvirt/hooks/\(driver).d/50-libvirt-vxlan"
+            guard files.isExecutableFile(atPath: entry) else {
+                results.append(
+                    PreflightResult(
+                        "hooks", .fail, "\(entry) is missing", fix: "install the libvirt-vxlan package (or see README)")
+                )
+                continue
+            }
+            let modified = (try? files.attributesOfItem(atPath: entry)[.modificationDate] as? Date) ?? nil
+            newest = max(newest, modified ?? .distantPast)
+            results.append(PreflightResult("hooks", .pass, "\(entry) installed"))
+        }
+        let daemons = ["libvirtd", "virtqemud", "virtnetworkd"].compactMap { name -> (String, Date)? in
+            guard
+                let pid = try? String(contentsOfFile: "/run/\(name).pid", encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines),
+                let started = (try? files.attributesOfItem(atPath: "/proc/\(pid)")[.creationDate] as? Date)
+                    ?? (try? files.attributesOfItem(atPath: "/proc/\(pid)")[.modificationDate] as? Date)
+            else { return nil }
+            return (name, started)
+        }
+        if daemons.isEmpty {
+            results.append(PreflightResult("daemon", .warn, "no running libvirtd, virtqemud or virtnetworkd found"))
+        }
+        for (name, started) in daemons {
+            results.append(
+                started >= newest
+                    ? PreflightResult("daemon", .pass, "\(name) started after the hooks were installed")
+                    : PreflightResult(
+                        "daemon", .warn, "\(name) started before the hooks were installed and does not run them yet",
+                        fix: "systemctl reload \(name)"))
+        }
+        return results
+    }
+}
