@@ -34,31 +34,19 @@ public enum ConfigFile {
 
     public static func load(explicit: String? = nil) throws(LoadError) -> Config {
         let (path, chosen) = path(explicit: explicit)
-        guard let bytes = try contents(of: path, missingIsEmpty: !chosen) else { return Config() }
+        let bytes: [UInt8]?
+        do { bytes = try readFile(at: path, limit: maximumSize) } catch {
+            throw error == .tooLarge(limit: maximumSize)
+                ? .tooLarge(path: path) : .unreadable(path: path, reason: error.description)
+        }
+        guard let bytes else {
+            guard !chosen else { throw .unreadable(path: path, reason: String(cString: strerror(ENOENT))) }
+            return Config()
+        }
         do {
             return try Config(parsingTOML: bytes)
         } catch {
             throw .invalid(path: path, error)
-        }
-    }
-
-    /// The file's bytes; nil when it is missing and that is allowed.
-    static func contents(of path: String, missingIsEmpty: Bool) throws(LoadError) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            if errno == ENOENT, missingIsEmpty { return nil }
-            throw .unreadable(path: path, reason: String(cString: strerror(errno)))
-        }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
-            if count == 0 { return bytes }
-            bytes += chunk[..<count]
-            guard bytes.count <= maximumSize else { throw .tooLarge(path: path) }
         }
     }
 }

@@ -85,19 +85,10 @@ public enum HookMain {
     }
 
     static func readStandardInput() throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(STDIN_FILENO, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count >= 0 else {
-                throw InputError(description: "cannot read stdin: \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { return bytes }
-            bytes += chunk[..<count]
-            guard bytes.count <= maximumInput else {
-                throw InputError(description: "libvirt's XML on stdin is larger than \(maximumInput) bytes")
-            }
+        do {
+            return try readAll(from: STDIN_FILENO, limit: maximumInput)
+        } catch {
+            throw InputError(description: "libvirt's XML on stdin: \(error)")
         }
     }
 }

@@ -120,7 +120,8 @@ public struct UserRegistry: Sendable {
     }
 
     private func readRecord(_ file: String) -> Record? {
-        guard let bytes = try? ConfigFile.contents(of: file, missingIsEmpty: true) else { return nil }
+        // A record is a name and a few MACs; anything larger was not written by us.
+        guard let bytes = try? readFile(at: file, limit: 4096) else { return nil }
         var status = stat()
         let since = stat(file, &status) == 0 ? Int(status.st_mtim.tv_sec) : 0
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)

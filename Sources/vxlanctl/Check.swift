@@ -170,17 +170,12 @@ private struct HostChecks {
         close(pipeEnds[1])
         defer { close(pipeEnds[0]) }
         guard spawned == 0 else { return nil }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(pipeEnds[0], $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { break }
-            bytes += chunk[..<count]
-        }
+        let bytes = try? readAll(from: pipeEnds[0], limit: 16 << 20)
+        if bytes == nil { kill(pid, SIGKILL) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        return status == 0 ? String(decoding: bytes, as: UTF8.self) : nil
+        guard status == 0, let bytes else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The hook entries exist, and the running daemon started after them (libvirt finds
