@@ -1,8 +1,10 @@
 # libvirt-vxlan. `make test` is what CI runs; `make install-package` installs the product.
 SWIFT ?= swift
 CONFIG_DIR ?= /etc/libvirt-vxlan
+# Seconds per fuzz target for `make fuzz`; Fuzz/run 600 for a long run.
+FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build release lint test demo deb install-package install uninstall clean
+.PHONY: all deps build release lint test fuzz demo deb install-package install uninstall clean
 
 all: build
 
@@ -18,13 +20,18 @@ release: deps
 
 # The style rules of .swift-format (no force unwraps or force tries, ordered imports...).
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Benchmarks/HookBenchmark Package.swift
 
 # Unit tests run anywhere; the namespace and overlay tests need root (they skip, and say
 # so, without it). Nothing touches the host's own network namespace.
 test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# libFuzzer + ASan on the XML readers and the configuration parser (Fuzz/README.md),
+# built with swiftc into .build-fuzz/; fails on any crash and names the input.
+fuzz: deps
+	Fuzz/run $(FUZZ_SECONDS)
 
 # A guest started with virsh in a sandboxed libvirtd, its VXLAN segment, a ping across
 # the overlay to a second host, and the segment gone after the guest stops.

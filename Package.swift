@@ -2,7 +2,20 @@
 import PackageDescription
 
 /// Warnings are errors in every target we own (libvirt's Makefile does the same).
-let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+///
+/// Concrete generic types (a `[String: Entry]`, a `Set<VNI>`) get direct metadata
+/// accessors instead of mangled-name lookups: a lookup makes the runtime check the key's
+/// Hashable conformance by scanning every conformance record of the binary, ~80,000
+/// instructions per type and half of what a hook `prepare` executed (callgrind).
+let strict: [SwiftSetting] = [
+    .unsafeFlags(["-warnings-as-errors", "-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"])
+]
+
+/// The hook's release build is fully static: resolving libxml2's, ICU's and libstdc++'s
+/// symbols at every exec (Debian links with -z now) was 80% of an ignored phase's
+/// instructions. The libraries are libxml-2.0's Libs.private (pkg-config --static).
+let staticHook =
+    ["-static-executable"] + ["icuuc", "icudata", "lzma", "z", "stdc++", "m"].flatMap { ["-Xlinker", "-l\($0)"] }
 
 let package = Package(
     name: "libvirt-vxlan",
@@ -42,7 +55,8 @@ let package = Package(
 
         // The libvirt hook: argv + stdin -> HookRuntime. Links no libvirt (start-up cost).
         .executableTarget(
-            name: "libvirt-vxlan-hook", dependencies: ["HookRuntime"], swiftSettings: strict),
+            name: "libvirt-vxlan-hook", dependencies: ["HookRuntime"], swiftSettings: strict,
+            linkerSettings: [.unsafeFlags(staticHook, .when(configuration: .release))]),
 
         .executableTarget(
             name: "vxlanctl",
@@ -51,6 +65,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
+
+        // Benchmarks/run: the hook per phase, at scale and in storms, against baselines.
+        .executableTarget(
+            name: "hook-benchmark",
+            dependencies: [
+                "HostNetwork", "VXLANCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/HookBenchmark", swiftSettings: strict),
 
         // Network namespaces, commands and temporary folders for the root tests.
         .target(

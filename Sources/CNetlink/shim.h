@@ -81,6 +81,10 @@ static inline int lvx_socket_prepare(struct nl_sock *socket, struct lvx_kernel_e
     setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
     if (setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof(one)) < 0)
         return -NLE_OPNOTSUPP;
+    /* One recvmsg per message instead of a MSG_PEEK for its size first: a buffer larger
+     * than any message the kernel sends (dump batches are at most 32 KiB). */
+    nl_socket_set_msg_buf_size(socket, 65536);
+    nl_socket_disable_msg_peek(socket);
     return nl_socket_modify_err_cb(socket, NL_CB_CUSTOM, lvx_capture_error, capture);
 }
 

@@ -16,13 +16,15 @@ public enum ReadFailure: Error, Equatable, CustomStringConvertible {
 /// Reads `descriptor` to its end, retrying EINTR, refusing more than `limit` bytes.
 public func readAll(from descriptor: Int32, limit: Int) throws(ReadFailure) -> [UInt8] {
     var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65_536)
+    // Uninitialized: zeroing a 64 KiB array was 20% of a hook call's instructions.
+    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 1)
+    defer { chunk.deallocate() }
     while true {
-        let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+        let count = Glibc.read(descriptor, chunk.baseAddress, chunk.count)
         if count < 0, errno == EINTR { continue }
         guard count >= 0 else { throw .system(errno: errno) }
         if count == 0 { return bytes }
-        bytes += chunk[..<count]
+        bytes.append(contentsOf: chunk[..<count])
         guard bytes.count <= limit else { throw .tooLarge(limit: limit) }
     }
 }
@@ -36,4 +38,17 @@ public func readFile(at path: String, limit: Int) throws(ReadFailure) -> [UInt8]
     }
     defer { close(descriptor) }
     return try readAll(from: descriptor, limit: limit)
+}
+
+/// The names in the folder at `path` ("." and ".." included), or nil if it cannot be
+/// opened; `errno` then says why.
+func folderEntries(_ path: String) -> [String]? {
+    guard let folder = opendir(path) else { return nil }
+    defer { closedir(folder) }
+    var names: [String] = []
+    while let entry = readdir(folder) {
+        names.append(
+            withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+    }
+    return names
 }

@@ -27,7 +27,8 @@ public enum HookMain {
             let config = try ConfigFile.load()
             let network = try NetlinkSession()
             let runner = HookRunner(
-                config: config, state: .fromEnvironment(), network: network, journal: journal)
+                config: config, state: .fromEnvironment(), network: network, journal: journal,
+                teardownStyle: .detached)
             try runner.run(call, input: input)
             return 0
         } catch {

@@ -13,14 +13,27 @@ public struct HookRunner {
     /// A recorded guest counts as gone when none of its NICs is a port of the bridge and
     /// its record is older than this: long enough for any start (prepare -> tap on bridge).
     let staleAfter: Int
+    let teardownStyle: TeardownStyle
 
-    public init(config: Config, state: StateDirectory, network: NetlinkSession, journal: Journal, staleAfter: Int = 300)
-    {
+    /// Where a teardown's deletion runs once it is decided.
+    public enum TeardownStyle: Sendable {
+        /// In this process: vxlanctl, whose caller wants to see the result.
+        case inline
+        /// In a detached child that holds the VNI's lock (`DetachedChild`): the hook,
+        /// so that libvirt does not wait out the kernel's RCU grace period.
+        case detached
+    }
+
+    public init(
+        config: Config, state: StateDirectory, network: NetlinkSession, journal: Journal, staleAfter: Int = 300,
+        teardownStyle: TeardownStyle = .inline
+    ) {
         self.config = config
         self.registry = UserRegistry(state: state)
         self.network = network
         self.journal = journal
         self.staleAfter = staleAfter
+        self.teardownStyle = teardownStyle
     }
 
     private var converger: SegmentConverger { SegmentConverger(network: network) }
@@ -57,7 +70,7 @@ public struct HookRunner {
         for plan in plans {
             let macs = domain.interfaces.filter { config.vni(of: $0) == plan.vni }.compactMap(\.mac)
             do {
-                try withLock(plan.vni) { () throws(HookError) in
+                try withLock(plan.vni) { (_) throws(HookError) in
                     try ensure(plan, for: "\(phase) domain \(domain.name.escapedForMessage)")
                     try record(user, UserRegistry.Record(name: domain.name, macs: macs), on: plan.vni)
                 }
@@ -95,7 +108,7 @@ public struct HookRunner {
                 throw .refused("network \(data.network.name.escapedForMessage) has no valid <uuid>")
             }
             if action == .startNetwork {
-                try withLock(plan.vni) { () throws(HookError) in
+                try withLock(plan.vni) { (_) throws(HookError) in
                     try ensure(plan, for: context)
                     try record(user, UserRegistry.Record(name: data.network.name, macs: []), on: plan.vni)
                 }
@@ -108,7 +121,7 @@ public struct HookRunner {
             }
             let portContext = "\(context) port of \(port.ownerName.escapedForMessage)"
             if action == .plugPort {
-                try withLock(plan.vni) { () throws(HookError) in
+                try withLock(plan.vni) { (_) throws(HookError) in
                     try ensure(plan, for: portContext)
                     try record(
                         user, UserRegistry.Record(name: port.ownerName, macs: [port.mac].compactMap { $0 }),
@@ -141,7 +154,7 @@ public struct HookRunner {
     private func record(_ user: UserRegistry.User, _ record: UserRegistry.Record, on vni: VNI) throws(HookError) {
         do {
             var merged = record
-            if let existing = try registry.users(of: vni)[user] {
+            if let existing = registry.record(of: user, on: vni) {
                 merged.macs = Array(Set(existing.macs + record.macs)).sorted()
             }
             try registry.add(user, merged, on: vni)
@@ -163,7 +176,7 @@ public struct HookRunner {
     private func drop(_ user: UserRegistry.User?, mac: String?, from names: SegmentNames, phase: String)
         throws(HookError)
     {
-        try withLock(names.vni) { () throws(HookError) in
+        try withLock(names.vni) { (lock) throws(HookError) in
             do throws(StateDirectory.Error) {
                 var users = try registry.users(of: names.vni)
                 if let user, let mac, var record = users[user], record.macs.contains(mac), record.macs.count > 1 {
@@ -185,7 +198,7 @@ public struct HookRunner {
             } catch {
                 throw .state(error)
             }
-            teardown(names, phase: phase)
+            teardown(names, phase: phase, holding: lock)
         }
     }
 
@@ -219,18 +232,17 @@ public struct HookRunner {
         return remaining
     }
 
-    private func teardown(_ names: SegmentNames, phase: String) {
+    private func teardown(_ names: SegmentNames, phase: String, holding lock: VNILock) {
         let context = "\(phase) VNI \(names.vni)"
         do {
-            switch try converger.teardown(names) {
-            case .removed(let actions):
-                for action in actions { journal.log(.notice, "\(context): \(action)") }
-            case .absent:
-                break
-            case .notOwned(let name):
-                journal.log(.info, "\(context): \(name) was not created by libvirt-vxlan; left in place")
-            case .inUse(let ports):
-                journal.log(.info, "\(context): kept, \(names.bridge) still has ports \(ports.joined(separator: ", "))")
+            switch try converger.planTeardown(names) {
+            case .remove(let removal):
+                let detached =
+                    teardownStyle == .detached
+                    && DetachedChild.run(keeping: lock.descriptor) { remove(removal, context: context) }
+                if !detached { remove(removal, context: context) }
+            case .leave(let result):
+                explain(result, context: context, names: names)
             }
         } catch {
             // Teardown runs where libvirt ignores our exit status: log it and go on.
@@ -238,13 +250,39 @@ public struct HookRunner {
         }
     }
 
+    /// The deletion itself; in a detached child it needs a netlink socket of its own,
+    /// since the parent goes on using its socket for the guest's other VNIs.
+    private func remove(_ removal: SegmentConverger.Removal, context: String) {
+        do {
+            let session = teardownStyle == .detached ? try NetlinkSession() : network
+            for action in try SegmentConverger(network: session).remove(removal) {
+                journal.log(.notice, "\(context): \(action)")
+            }
+        } catch {
+            journal.log(.error, "\(context): teardown failed: \(error)")
+        }
+    }
+
+    private func explain(_ result: SegmentConverger.TeardownResult, context: String, names: SegmentNames) {
+        switch result {
+        case .removed(let actions):
+            for action in actions { journal.log(.notice, "\(context): \(action)") }
+        case .absent:
+            break
+        case .notOwned(let name):
+            journal.log(.info, "\(context): \(name) was not created by libvirt-vxlan; left in place")
+        case .inUse(let ports):
+            journal.log(.info, "\(context): kept, \(names.bridge) still has ports \(ports.joined(separator: ", "))")
+        }
+    }
+
     // MARK: helpers
 
-    private func withLock(_ vni: VNI, _ body: () throws(HookError) -> Void) throws(HookError) {
+    private func withLock(_ vni: VNI, _ body: (VNILock) throws(HookError) -> Void) throws(HookError) {
         let lock: VNILock
         do { lock = try VNILock(vni, in: registry.state) } catch { throw .state(error) }
         defer { lock.release() }
-        try body()
+        try body(lock)
     }
 
     private func names(_ vni: VNI) throws(HookError) -> SegmentNames {

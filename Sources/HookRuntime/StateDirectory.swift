@@ -55,7 +55,8 @@ public struct StateDirectory: Sendable {
 /// calls on the same VNI run one after the other; different VNIs run in parallel. The
 /// kernel drops a flock when its holder dies, so a killed hook never leaves it stuck.
 public final class VNILock {
-    private var descriptor: Int32
+    /// Open while the lock is held; a detached child that inherits it holds the lock too.
+    private(set) var descriptor: Int32
 
     public init(_ vni: VNI, in state: StateDirectory) throws(StateDirectory.Error) {
         try state.makeFolders("locks")
@@ -71,6 +72,8 @@ public final class VNILock {
         }
     }
 
+    /// Closes our descriptor, without LOCK_UN: a detached child holding the same open
+    /// file keeps the lock until it is done.
     public func release() {
         guard descriptor >= 0 else { return }
         close(descriptor)

@@ -104,6 +104,13 @@ extension NetlinkSession {
             NetlinkMessage(type: Int32(RTM_DELLINK), header: ifinfomsg(index: link.index)))
     }
 
+    /// `ip link del group GROUP`: every link in the group, in one RCU grace period.
+    func deleteLinks(inGroup group: UInt32) throws(NetlinkError) {
+        let message = NetlinkMessage(type: Int32(RTM_DELLINK), header: ifinfomsg())
+        message.put(Int32(IFLA_GROUP), uint32: group)
+        try request("ip link del group \(group)", message)
+    }
+
     /// `ip link show master BRIDGE`: the kernel filters the dump, so only the ports cross.
     public func ports(ofBridge bridge: Link) throws(NetlinkError) -> [Link] {
         let message = NetlinkMessage(type: Int32(RTM_GETLINK), flags: NLM_F_DUMP, header: ifinfomsg())

@@ -39,7 +39,7 @@ public struct SegmentConverger {
         let underlay = try resolveUnderlay(plan.underlay)
         let spec = try deviceSpec(plan, underlay: underlay)
         var actions: [Action] = []
-        let (bridge, createdBridge) = try ensureBridge(plan.names.bridge, mtu: spec.mtu, actions: &actions)
+        let (bridge, createdBridge) = try ensureBridge(plan.names, mtu: spec.mtu, actions: &actions)
         do {
             let borrowed = try ensureVXLAN(spec, plan: plan, bridge: bridge, actions: &actions)
             return EnsureResult(actions: actions, borrowed: borrowed, mtu: spec.mtu ?? bridge.mtu)
@@ -92,10 +92,11 @@ public struct SegmentConverger {
 
     /// Returns the bridge, and whether this call created it.
     private func ensureBridge(
-        _ name: InterfaceName, mtu: Int?, actions: inout [Action]
+        _ names: SegmentNames, mtu: Int?, actions: inout [Action]
     ) throws(ConvergeError) -> (Link, Bool) {
+        let name = names.bridge
         if let bridge = try lookup(name, kind: "bridge") {
-            guard bridge.isOwned else { return (bridge, false) }
+            guard bridge.isOwned(for: names.vni) else { return (bridge, false) }
             let wrongMTU = mtu.map { $0 != bridge.mtu } ?? false
             if !bridge.isUp || wrongMTU {
                 try netlink { () throws(NetlinkError) in
@@ -106,10 +107,10 @@ public struct SegmentConverger {
             return (bridge, false)
         }
         do {
-            try network.createBridge(name, mtu: mtu, group: Ownership.interfaceGroup)
+            try network.createBridge(name, mtu: mtu, group: Ownership.interfaceGroup(for: names.vni))
         } catch  where error.errno == EEXIST {
             // Another caller made it between our lookup and our create: converge on theirs.
-            return try ensureBridge(name, mtu: mtu, actions: &actions)
+            return try ensureBridge(names, mtu: mtu, actions: &actions)
         } catch {
             throw .netlink(error)
         }
@@ -125,17 +126,17 @@ public struct SegmentConverger {
         _ spec: VXLANDeviceSpec, plan: SegmentPlan, bridge: Link, actions: inout [Action]
     ) throws(ConvergeError) -> Bool {
         guard let vxlan = try lookup(spec.name, kind: "vxlan") else {
-            guard bridge.isOwned else { throw .foreignBridge(bridge.name) }
+            guard bridge.isOwned(for: plan.vni) else { throw .foreignBridge(bridge.name) }
             try createVXLAN(spec, plan: plan, bridge: bridge)
             actions.append(Action(description: "created \(spec.name) (\(describe(spec))) in \(bridge.name)"))
             try ensureForwarding(plan, vxlan: spec.name, actions: &actions)
             return false
         }
         let differences = self.differences(vxlan.vxlan, spec)
-        guard vxlan.isOwned, bridge.isOwned else {
+        guard vxlan.isOwned(for: plan.vni), bridge.isOwned(for: plan.vni) else {
             guard differences.isEmpty, vxlan.master == bridge.index, vxlan.isUp, bridge.isUp else {
                 throw .foreignDevice(
-                    name: vxlan.isOwned ? bridge.name : vxlan.name,
+                    name: vxlan.isOwned(for: plan.vni) ? bridge.name : vxlan.name,
                     differences: differences + (vxlan.master == bridge.index ? [] : ["not a port of \(bridge.name)"])
                         + (vxlan.isUp && bridge.isUp ? [] : ["down"]))
             }
@@ -164,7 +165,7 @@ public struct SegmentConverger {
 
     private func createVXLAN(_ spec: VXLANDeviceSpec, plan: SegmentPlan, bridge: Link) throws(ConvergeError) {
         do {
-            try network.createVXLAN(spec, master: bridge.index, group: Ownership.interfaceGroup)
+            try network.createVXLAN(spec, master: bridge.index, group: Ownership.interfaceGroup(for: plan.vni))
         } catch  where error.errno == ENOBUFS && spec.group != nil {
             throw .multicastLimit(name: spec.name.rawValue, group: spec.group ?? .v4(0))
         } catch {
@@ -228,32 +229,56 @@ public struct SegmentConverger {
 
     // MARK: - teardown
 
-    /// Removes the VNI's vxlan device and bridge if both are ours and no other port is
-    /// left on the bridge. Anything not ours is left exactly as it is.
-    public func teardown(_ names: SegmentNames) throws(ConvergeError) -> TeardownResult {
+    /// The devices a teardown removes: the VNI's links of ours, named for the journal.
+    public struct Removal: Hashable, Sendable {
+        public var vni: VNI
+        public var links: [String]
+    }
+
+    public enum TeardownPlan: Hashable, Sendable {
+        case remove(Removal)
+        /// Nothing to remove: `.absent`, `.notOwned` or `.inUse`.
+        case leave(TeardownResult)
+    }
+
+    /// Decides, by name lookups, whether the VNI's segment goes: only if its devices are
+    /// ours and no port other than our vxlan device is left on the bridge. Anything not
+    /// ours is left exactly as it is. Run it under the VNI's lock, with `remove` after it.
+    public func planTeardown(_ names: SegmentNames) throws(ConvergeError) -> TeardownPlan {
         let bridge = try lookup(names.bridge, kind: "bridge")
         let vxlan = try lookup(names.vxlan, kind: "vxlan")
-        if bridge == nil, vxlan == nil { return .absent }
-        var actions: [Action] = []
-        if let bridge {
-            guard bridge.isOwned else { return .notOwned(bridge.name) }
-            let ports = try netlink { () throws(NetlinkError) in try network.ports(ofBridge: bridge) }
-            let others = ports.filter { !($0.index == vxlan?.index && vxlan?.isOwned == true) }
-            guard others.isEmpty else { return .inUse(ports: others.map(\.name)) }
-        }
+        if bridge == nil, vxlan == nil { return .leave(.absent) }
+        if let bridge, !bridge.isOwned(for: names.vni) { return .leave(.notOwned(bridge.name)) }
+        var links: [String] = []
         if let vxlan {
-            guard vxlan.isOwned else { return .notOwned(vxlan.name) }
-            guard vxlan.master == 0 || vxlan.master == bridge?.index else {
-                return .inUse(ports: [vxlan.name])
-            }
-            try netlink { () throws(NetlinkError) in try network.deleteLink(vxlan) }
-            actions.append(Action(description: "deleted \(vxlan.name)"))
+            guard vxlan.isOwned(for: names.vni) else { return .leave(.notOwned(vxlan.name)) }
+            guard vxlan.master == 0 || vxlan.master == bridge?.index else { return .leave(.inUse(ports: [vxlan.name])) }
+            links.append(vxlan.name)
         }
         if let bridge {
-            try netlink { () throws(NetlinkError) in try network.deleteLink(bridge) }
-            actions.append(Action(description: "deleted bridge \(bridge.name)"))
+            let ports = try netlink { () throws(NetlinkError) in try network.ports(ofBridge: bridge) }
+            let others = ports.filter { $0.index != vxlan?.index }
+            guard others.isEmpty else { return .leave(.inUse(ports: others.map(\.name))) }
+            links.append("bridge \(bridge.name)")
         }
-        return .removed(actions)
+        return .remove(Removal(vni: names.vni, links: links))
+    }
+
+    /// Deletes the VNI's devices with one RTM_DELLINK for its interface group: the kernel
+    /// waits one RCU grace period (~30 ms) per request, so this halves a teardown.
+    public func remove(_ removal: Removal) throws(ConvergeError) -> [Action] {
+        try netlink { () throws(NetlinkError) in
+            try network.deleteLinks(inGroup: Ownership.interfaceGroup(for: removal.vni))
+        }
+        return removal.links.map { Action(description: "deleted \($0)") }
+    }
+
+    /// `planTeardown`, then `remove` if the plan says so.
+    public func teardown(_ names: SegmentNames) throws(ConvergeError) -> TeardownResult {
+        switch try planTeardown(names) {
+        case .remove(let removal): .removed(try remove(removal))
+        case .leave(let result): result
+        }
     }
 
     // MARK: - helpers

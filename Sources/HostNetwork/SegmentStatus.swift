@@ -28,8 +28,8 @@ extension NetlinkSession {
     public func segments(bridgeNames: NameTemplate, vxlanNames: NameTemplate) throws(NetlinkError) -> [SegmentStatus] {
         var byVNI: [VNI: SegmentStatus] = [:]
         for vxlan in try links(ofKind: "vxlan") {
-            let vni = vxlan.vxlan.flatMap { try? VNI($0.id) } ?? vxlanNames.vni(in: vxlan.name)
-            guard let vni, vxlan.isOwned || vxlanNames.vni(in: vxlan.name) != nil else { continue }
+            let vni = vxlan.ownerVNI ?? vxlan.vxlan.flatMap { try? VNI($0.id) } ?? vxlanNames.vni(in: vxlan.name)
+            guard let vni, vxlan.ownerVNI != nil || vxlanNames.vni(in: vxlan.name) != nil else { continue }
             byVNI[vni, default: SegmentStatus(vni: vni, ports: [])].vxlan = vxlan
         }
         let bridges = try links(ofKind: "bridge")

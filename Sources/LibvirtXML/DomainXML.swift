@@ -9,7 +9,7 @@ extension DomainDescription {
     /// ethernet, vhostuser, hostdev, ...) never sit on a bridge of ours. libvirt writes
     /// them in `<devices>` order, and so does this list.
     public init(parsingDomainXML bytes: some Collection<UInt8>) throws(LibvirtXMLError) {
-        let document = try XMLDocument(parsing: bytes)
+        let document = try XMLDocument(parsing: Array(bytes))
         let root = try document.root(named: ["domain", "domstatus"])
         let domain = root.name == "domain" ? root : try document.requiredNode("domain", at: root)
         self.init(

@@ -4,7 +4,7 @@ extension NetworkDescription {
     /// Reads a `<network>` document, as `virsh net-dumpxml` prints it or an operator
     /// writes it for `virsh net-define`.
     public init(parsingNetworkXML bytes: some Collection<UInt8>) throws(LibvirtXMLError) {
-        let document = try XMLDocument(parsing: bytes)
+        let document = try XMLDocument(parsing: Array(bytes))
         try self.init(element: document.root(named: ["network"]), in: document)
     }
 
@@ -44,7 +44,7 @@ extension NetworkHookData {
     /// Reads the network hook's stdin: `<hookData>` around the network's live XML and,
     /// for `port-created` and `port-deleted`, the port's.
     public init(parsingHookData bytes: some Collection<UInt8>) throws(LibvirtXMLError) {
-        let document = try XMLDocument(parsing: bytes)
+        let document = try XMLDocument(parsing: Array(bytes))
         let root = try document.root(named: ["hookData"])
         let network = try NetworkDescription(element: document.requiredNode("network", at: root), in: document)
         guard let port = try document.node("networkport", at: root) else {

@@ -29,7 +29,7 @@ final class XMLDocument {
     private let document: xmlDocPtr
     private let xpath: xmlXPathContextPtr
 
-    init(parsing bytes: some Collection<UInt8>) throws(LibvirtXMLError) {
+    init(parsing bytes: [UInt8]) throws(LibvirtXMLError) {
         let document = try Self.parse(bytes)
         guard let xpath = xmlXPathNewContext(document) else {
             xmlFreeDoc(document)
@@ -130,7 +130,7 @@ final class XMLDocument {
 
     // MARK: Parsing
 
-    private static func parse(_ bytes: some Collection<UInt8>) throws(LibvirtXMLError) -> xmlDocPtr {
+    private static func parse(_ bytes: [UInt8]) throws(LibvirtXMLError) -> xmlDocPtr {
         let size = bytes.count
         guard size <= sizeLimit else { throw .tooLarge(bytes: size, limit: sizeLimit) }
         xmlInitParser()
@@ -154,7 +154,7 @@ final class XMLDocument {
         return document
     }
 
-    private static func read(_ bytes: some Collection<UInt8>, count: Int, with parser: xmlParserCtxtPtr) -> xmlDocPtr? {
+    private static func read(_ bytes: [UInt8], count: Int, with parser: xmlParserCtxtPtr) -> xmlDocPtr? {
         // The trailing NUL is never parsed (the size excludes it); it only guarantees a
         // non-nil buffer for empty input, so libxml2 reports "Document is empty".
         var buffer = ContiguousArray(bytes)

@@ -31,7 +31,9 @@ extension Config {
     /// here when both are in the file, and again for each VNI when a plan is made.
     public init(parsingTOML bytes: some Collection<UInt8>) throws(ConfigError) {
         let document: TOMLDocument
-        do { document = try TOMLDocument(parsing: bytes) } catch {
+        // Concrete bytes from here on: unspecialized generic code resolves associated
+        // types at run time, which the hook pays on every call.
+        do { document = try TOMLDocument(parsing: Array(bytes)) } catch {
             throw .syntax(line: error.line, message: error.message)
         }
         self.init()

@@ -28,7 +28,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public init?(bytes: some Collection<UInt8>) {
+    public init?(bytes: [UInt8]) {
         switch bytes.count {
         case 4:
             self = .v4(bytes.reduce(0) { $0 << 8 | UInt32($1) })

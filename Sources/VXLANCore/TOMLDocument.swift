@@ -42,7 +42,7 @@ struct TOMLDocument {
         var message: String
     }
 
-    init(parsing bytes: some Collection<UInt8>) throws(SyntaxError) {
+    init(parsing bytes: [UInt8]) throws(SyntaxError) {
         guard bytes.count <= Self.maximumSize else {
             throw SyntaxError(line: 0, message: "file is larger than \(Self.maximumSize) bytes")
         }
@@ -69,7 +69,7 @@ struct TOMLDocument {
         tables[last].order.append(key)
     }
 
-    private static func lineOfInvalidUTF8(_ bytes: some Collection<UInt8>) -> Int {
+    private static func lineOfInvalidUTF8(_ bytes: [UInt8]) -> Int {
         var line = 1
         var lineStart = bytes.startIndex
         for index in bytes.indices where bytes[index] == UInt8(ascii: "\n") {
@@ -86,6 +86,10 @@ private struct Parser {
     let text: [Unicode.Scalar]
     var position = 0
     var line = 1
+    /// Arrays open around the current position. Each level is a recursive call, so a
+    /// file of "[[[[..." would overflow the stack long before the size limit (fuzzing).
+    var arrayDepth = 0
+    static let maximumArrayDepth = 8
 
     init(_ text: [Unicode.Scalar]) { self.text = text }
 
@@ -187,6 +191,11 @@ private struct Parser {
 
     mutating func array() throws(SyntaxError) -> [TOMLDocument.Value] {
         let opening = line
+        guard arrayDepth < Self.maximumArrayDepth else {
+            throw error("arrays nested more than \(Self.maximumArrayDepth) deep are not supported")
+        }
+        arrayDepth += 1
+        defer { arrayDepth -= 1 }
         advance()
         var elements: [TOMLDocument.Value] = []
         while true {

@@ -32,7 +32,7 @@ struct GarbageCollect: ParsableCommand {
             let owned: [VNI]
             do {
                 owned = try network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
-                    .filter { $0.bridge?.isOwned == true || $0.vxlan?.isOwned == true }.map(\.vni)
+                    .filter { $0.bridge?.ownerVNI == $0.vni || $0.vxlan?.ownerVNI == $0.vni }.map(\.vni)
             } catch {
                 throw Failure.host(String(describing: error))
             }

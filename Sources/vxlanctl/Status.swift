@@ -108,19 +108,19 @@ struct SegmentReport: Codable {
     init(_ status: SegmentStatus, network: NetlinkSession) {
         vni = status.vni.value
         state = status.isComplete ? "ready" : (status.bridge == nil && status.vxlan == nil ? "absent" : "partial")
-        owned = status.bridge?.isOwned == true && status.vxlan?.isOwned == true
-        bridge = status.bridge.map { Device($0) }
-        vxlan = status.vxlan.map { Device($0, bridge: status.bridge, network: network) }
+        owned = status.bridge?.isOwned(for: status.vni) == true && status.vxlan?.isOwned(for: status.vni) == true
+        bridge = status.bridge.map { Device($0, vni: status.vni) }
+        vxlan = status.vxlan.map { Device($0, vni: status.vni, bridge: status.bridge, network: network) }
         ports = status.ports.filter { $0 != status.vxlan?.name }
     }
 }
 
 extension SegmentReport.Device {
-    init(_ link: Link, bridge: Link? = nil, network: NetlinkSession? = nil) {
+    init(_ link: Link, vni: VNI, bridge: Link? = nil, network: NetlinkSession? = nil) {
         name = link.name
         up = link.isUp
         mtu = link.mtu
-        owned = link.isOwned
+        owned = link.isOwned(for: vni)
         if link.master != 0 {
             master = link.master == bridge?.index ? bridge?.name : (try? network?.link(index: link.master))??.name
         }

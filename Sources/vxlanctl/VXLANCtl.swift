@@ -20,9 +20,9 @@ struct VXLANCtl: ParsableCommand {
             Configuration: /etc/libvirt-vxlan/vxlan.conf (TOML), or --config PATH, or \
             $LIBVIRT_VXLAN_CONFIG. A missing default file means built-in defaults.
 
-            Devices created by libvirt-vxlan are in interface group \(Ownership.interfaceGroup) \
-            (ip link show group \(Ownership.interfaceGroup)); nothing outside it is ever \
-            modified or deleted.
+            Devices created by libvirt-vxlan for a VNI are in interface group 0x76000000 + VNI \
+            (VNI 5001: ip link show group 1979716489); \
+            nothing outside these groups is ever modified or deleted.
 
             Exit status: 0 success, 1 the host could not be changed as asked, 2 invalid \
             configuration, 3 teardown left the segment in place (not ours, or still in use), \

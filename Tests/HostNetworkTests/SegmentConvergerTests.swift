@@ -45,7 +45,8 @@ extension [String: Any] {
     var group: String? { self["group"] as? String }
 }
 
-let ourGroup = String(Ownership.interfaceGroup)
+/// VNI 5001's ownership mark, written out: interface group 0x76000000 + 5001.
+let ourGroup = "1979716489"
 
 @Suite(.enabled(if: isRoot, "needs root to create network namespaces"))
 struct SegmentConvergerTests {
@@ -287,15 +288,20 @@ struct SegmentConvergerTests {
 
     // MARK: teardown
 
-    @Test func testTeardownRemovesBothDevices() throws {
+    /// One delete by interface group: both devices of 5001 go, and the group is the
+    /// VNI's own, so 5002's devices (and a foreign bridge) stay.
+    @Test func testTeardownRemovesBothDevicesOfThatVNIOnly() throws {
         let host = try Host("down")
         try host.ensure(5001)
+        try host.ensure(5002)
+        try host.namespace.ip("link", "add", "br-other", "type", "bridge")
         guard case .removed(let actions) = try host.teardown(5001) else {
             Issue.record("not removed")
             return
         }
-        #expect(actions.count == 2)
+        #expect(actions.map(\.description) == ["deleted vxlan5001", "deleted bridge brvx-5001"])
         #expect(try host.link("brvx-5001") == nil && host.link("vxlan5001") == nil)
+        #expect(try host.link("brvx-5002") != nil && host.link("vxlan5002") != nil && host.link("br-other") != nil)
         #expect(try host.teardown(5001) == .absent)
     }
 
@@ -337,7 +343,7 @@ struct SegmentConvergerTests {
         #expect(segments.map(\.vni.value) == [5001, 5009])
         #expect(segments[0].isComplete)
         #expect(segments[0].vxlan?.vxlan?.group == IPAddress("239.0.19.137"))
-        #expect(segments[1].bridge?.isOwned == false)
+        #expect(segments[1].bridge?.ownerVNI == nil)
         #expect(segments[1].vxlan == nil)
     }
 }

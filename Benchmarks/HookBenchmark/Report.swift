@@ -1,0 +1,128 @@
+import Foundation
+
+/// Wall times of one measured operation, in microseconds.
+struct Distribution: Codable {
+    var runs: Int
+    var median: Double
+    var p90: Double
+    var p99: Double
+
+    init(_ samples: [Double]) {
+        let sorted = samples.sorted()
+        func rank(_ fraction: Double) -> Double {
+            guard !sorted.isEmpty else { return 0 }
+            return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
+        }
+        runs = sorted.count
+        median = sorted.isEmpty ? 0 : (sorted[(sorted.count - 1) / 2] + sorted[sorted.count / 2]) / 2
+        p90 = rank(0.9)
+        p99 = rank(0.99)
+    }
+}
+
+struct Row: Codable {
+    var key: String
+    var label: String
+    var microseconds: Distribution
+}
+
+/// A ratio of two medians from the same run, with the issue's target where it has one.
+struct Ratio: Codable {
+    var label: String
+    var value: Double
+    var target: String?
+    var met: Bool?
+}
+
+struct ScalePoint: Codable {
+    var vnis: Int
+    var prepareExisting: Distribution
+    var statusMicroseconds: Distribution
+}
+
+struct ScaleReport: Codable {
+    var points: [ScalePoint]
+    /// Every VNI brought up by one hook `prepare begin` each, one after the other.
+    var bringUpSeconds: Double
+    var bringUpCalls: Int
+}
+
+struct StormRow: Codable {
+    var processes: Int
+    var vnis: Int
+    var calls: Int
+    var seconds: Double
+    var callsPerSecond: Double
+    var microseconds: Distribution
+    var errors: Int
+    var firstError: String?
+    var exactState: Bool
+}
+
+struct Report: Codable {
+    var quick: Bool
+    var kernel: String
+    var cores: Int
+    var phases: [Row]
+    var ratios: [Ratio]
+    var scale: ScaleReport
+    var storm: [StormRow]
+    var hookPeakKiB: Int
+    /// Release calls after which a link of the VNI was still there once its lock was free.
+    var linksLeftAfterTeardown: Int
+
+    func printTable() {
+        print(
+            "libvirt-vxlan benchmarks: \(kernel), \(cores) cores\(quick ? " (quick mode: too few runs to quote)" : "")")
+        print("")
+        line("per phase, one process each", "runs", "median µs", "p90 µs")
+        for row in phases {
+            line(
+                row.label, "\(row.microseconds.runs)", format(row.microseconds.median), format(row.microseconds.p90))
+        }
+        print("")
+        line("ratios (same run)", "", "value", "target")
+        for ratio in ratios {
+            let verdict = ratio.met.map { $0 ? "met" : "MISSED" } ?? ""
+            line(
+                ratio.label, "", String(format: "%.2f", ratio.value),
+                [ratio.target ?? "", verdict].joined(separator: " "))
+        }
+        print("")
+        line("scale: hook prepare begin, existing VNI", "VNIs", "median µs", "status µs")
+        for point in scale.points {
+            line(
+                "", "\(point.vnis)", format(point.prepareExisting.median), format(point.statusMicroseconds.median))
+        }
+        print(
+            String(
+                format:
+                    "bring-up: %d VNIs in %.2f s (%.2f ms per VNI); hook peak RSS %d KiB; links left after teardown: %d",
+                scale.bringUpCalls, scale.bringUpSeconds,
+                scale.bringUpSeconds * 1000 / Double(max(1, scale.bringUpCalls)),
+                hookPeakKiB, linksLeftAfterTeardown))
+        print("")
+        line("storm: concurrent hooks, mixed prepare/release", "N/VNIs", "calls/s", "p99 µs")
+        for row in storm {
+            let state = row.exactState ? "exact" : "WRONG"
+            line(
+                "\(row.calls) calls, \(row.errors) errors, final state \(state)", "\(row.processes)/\(row.vnis)",
+                String(format: "%.0f", row.callsPerSecond), format(row.microseconds.p99))
+            if let firstError = row.firstError { print("    first error: \(firstError)") }
+        }
+    }
+
+    private func line(_ label: String, _ count: String, _ first: String, _ second: String) {
+        print(
+            label.padding(toLength: 52, withPad: " ", startingAt: 0) + count.leftPadded(8) + first.leftPadded(12)
+                + "  " + second)
+    }
+
+    private func format(_ microseconds: Double) -> String { String(format: "%.0f", microseconds) }
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String {
+        String(repeating: " ", count: max(0, width - count)) + self
+    }
+}

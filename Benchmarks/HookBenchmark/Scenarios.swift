@@ -1,0 +1,229 @@
+import Foundation
+import HostNetwork
+import VXLANCore
+
+/// A guest as the hook sees it: its domain XML in a file, one NIC on one VNI's bridge.
+struct Guest {
+    var name: String
+    var uuid: String
+    var vni: Int
+    var xml: String
+}
+
+/// The measurements, run inside the network namespace the `Benchmarks/run` script made,
+/// with the underlay `ul0`. Each section uses VNIs of its own.
+final class Benchmark {
+    let spawner: Spawner
+    let hook: String
+    let vxlanctl: String
+    let shell: String
+    let work: String
+    let network: NetlinkSession
+    private(set) var hookPeakKiB = 0
+    private(set) var linksLeftAfterTeardown = 0
+    private var guestCount = 0
+
+    init(hook: String, vxlanctl: String, shell: String, work: String) throws {
+        self.hook = hook
+        self.vxlanctl = vxlanctl
+        self.shell = shell
+        self.work = work
+        try FileManager.default.createDirectory(atPath: "\(work)/xml", withIntermediateDirectories: true)
+        try "underlay = \"ul0\"\n".write(toFile: "\(work)/vxlan.conf", atomically: true, encoding: .utf8)
+        spawner = Spawner(
+            environment: [
+                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LIBVIRT_VXLAN_CONFIG": "\(work)/vxlan.conf",
+                "LIBVIRT_VXLAN_STATE_DIR": "\(work)/state",
+            ], errorFolder: work)
+        network = try NetlinkSession()
+    }
+
+    // MARK: building blocks
+
+    func guest(_ name: String, vni: Int) throws -> Guest {
+        guestCount += 1
+        let uuid = String(format: "00000000-0000-4000-8000-%012x", guestCount)
+        let xml = """
+            <domain type='qemu'><name>\(name)</name><uuid>\(uuid)</uuid><devices>\
+            <interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='brvx-\(vni)'/>\
+            <model type='virtio'/></interface></devices></domain>
+            """
+        let path = "\(work)/xml/\(name).xml"
+        try xml.write(toFile: path, atomically: true, encoding: .utf8)
+        return Guest(name: name, uuid: uuid, vni: vni, xml: path)
+    }
+
+    func hookCommand(_ guest: Guest, _ operation: String, _ sub: String) -> [String] {
+        [hook, "--kind", "qemu", guest.name, operation, sub, "-"]
+    }
+
+    /// One hook call to its end; a failure stops the benchmark, which would measure nonsense.
+    @discardableResult
+    func callHook(_ guest: Guest, _ operation: String, _ sub: String) -> Double {
+        let sample = spawner.run(hookCommand(guest, operation, sub), input: guest.xml)
+        guard sample.status == 0 else {
+            fatalError("hook \(operation) \(sub) \(guest.name) exited \(sample.status): \(spawner.errors())")
+        }
+        hookPeakKiB = max(hookPeakKiB, sample.peakKiB)
+        return sample.microseconds
+    }
+
+    func command(_ arguments: String...) -> Double {
+        let sample = spawner.run(arguments)
+        guard sample.status == 0 else {
+            fatalError("\(arguments.joined(separator: " ")) exited \(sample.status): \(spawner.errors())")
+        }
+        return sample.microseconds
+    }
+
+    func lockPath(_ vni: Int) -> String { "\(work)/state/locks/\(vni)" }
+
+    func names(_ vni: Int) throws -> SegmentNames { try Config().names(for: VNI(UInt32(vni))) }
+
+    func users(_ vni: Int) -> Set<String> {
+        Set((try? FileManager.default.contentsOfDirectory(atPath: "\(work)/state/vni/\(vni)")) ?? [])
+    }
+
+    func segmentIsComplete(_ vni: Int) throws -> Bool { try network.status(of: names(vni)).isComplete }
+
+    func segmentIsGone(_ vni: Int) throws -> Bool {
+        let status = try network.status(of: names(vni))
+        return status.bridge == nil && status.vxlan == nil
+    }
+
+    // MARK: 1. per phase, against /bin/true, ip -batch and the CloudStack procedure
+
+    func phases(runs: Int) throws -> [Row] {
+        var samples: [String: [Double]] = [:]
+        for _ in 0..<runs { samples["true", default: []].append(command("/bin/true")) }
+
+        let batch = "\(work)/create.batch"
+        try """
+        link add brvx-90001 group 77 type bridge
+        link set brvx-90001 up
+        link add vxlan90001 group 77 type vxlan id 90001 group 239.1.95.33 dev ul0 dstport 8472 ttl 10
+        link set vxlan90001 master brvx-90001
+        link set vxlan90001 up
+
+        """.write(toFile: batch, atomically: true, encoding: .utf8)
+        for _ in 0..<runs {
+            samples["ipCreate", default: []].append(command("/usr/sbin/ip", "-batch", batch))
+            samples["ipDelete", default: []].append(command("/usr/sbin/ip", "link", "del", "group", "77"))
+        }
+
+        for index in 0..<runs {
+            let vni = String(120_000 + index)
+            samples["shellNew", default: []].append(command(shell, "add", vni, "ul0"))
+            samples["shellExisting", default: []].append(command(shell, "add", vni, "ul0"))
+            samples["shellDelete", default: []].append(command(shell, "delete", vni, "ul0"))
+        }
+
+        let resident = try guest("resident", vni: 100_001)
+        callHook(resident, "prepare", "begin")
+        for index in 0..<runs {
+            samples["ignored", default: []].append(callHook(resident, "started", "begin"))
+            // A guest joining a VNI that others already use: a new user every time.
+            let joining = try guest("joining\(index)", vni: 100_001)
+            samples["existing", default: []].append(callHook(joining, "prepare", "begin"))
+        }
+        for index in 0..<runs {
+            let fresh = try guest("fresh\(index)", vni: 110_000 + index)
+            samples["new", default: []].append(callHook(fresh, "prepare", "begin"))
+            let started = now()
+            samples["release", default: []].append(callHook(fresh, "release", "end"))
+            waitForLock(lockPath(fresh.vni))
+            samples["gone", default: []].append(now() - started)
+            if try !segmentIsGone(fresh.vni) { linksLeftAfterTeardown += 1 }
+        }
+
+        let labels: [(String, String)] = [
+            ("true", "/bin/true (exec floor)"),
+            ("ipCreate", "ip -batch: bridge + vxlan + port + up (netlink floor)"),
+            ("ipDelete", "ip link del group: both devices (netlink floor)"),
+            ("shellExisting", "CloudStack procedure: add, existing VNI"),
+            ("shellNew", "CloudStack procedure: add, new VNI"),
+            ("shellDelete", "CloudStack procedure: delete"),
+            ("ignored", "hook: started begin (ignored phase)"),
+            ("existing", "hook: prepare begin, existing VNI"),
+            ("new", "hook: prepare begin, new VNI"),
+            ("release", "hook: release end, last user (libvirt waits)"),
+            ("gone", "hook: release end until the links are gone"),
+        ]
+        return labels.map { Row(key: $0.0, label: $0.1, microseconds: Distribution(samples[$0.0] ?? [])) }
+    }
+
+    // MARK: 2. scale
+
+    /// Brings up `levels.last` VNIs, one hook prepare each; at every level, measures
+    /// `prepare begin` on an existing VNI and `vxlanctl status`.
+    func scale(levels: [Int], probes: Int) throws -> ScaleReport {
+        var points: [ScalePoint] = []
+        var bringUp = 0.0
+        var count = 0
+        for level in levels {
+            while count < level {
+                count += 1
+                bringUp += callHook(try guest("s\(count)", vni: 200_000 + count), "prepare", "begin")
+            }
+            let prepares = try (0..<probes).map { _ in
+                callHook(try guest("probe", vni: 200_001), "prepare", "begin")
+            }
+            let statuses = (0..<3).map { _ in command(vxlanctl, "status", "--config", "\(work)/vxlan.conf") }
+            points.append(
+                ScalePoint(
+                    vnis: level, prepareExisting: Distribution(prepares), statusMicroseconds: Distribution(statuses)))
+        }
+        return ScaleReport(points: points, bringUpSeconds: bringUp / 1e6, bringUpCalls: count)
+    }
+
+    // MARK: 3. storm
+
+    /// `processes` hook processes in flight at all times over `vnis` VNIs: every guest is
+    /// prepared, released and prepared again (teardowns racing prepares on shared VNIs),
+    /// then all are released at once. The state is checked after both waves.
+    func storm(processes: Int, vnis: Int) throws -> StormRow {
+        let base = 300_000 + processes * 100
+        let guests = try (0..<processes).map { try guest("storm\(processes)-\($0)", vni: base + $0 % vnis) }
+        var latencies: [Double] = []
+        var errors = 0
+        var firstError: String?
+        func wave(_ steps: [String]) -> Double {
+            let started = now()
+            var next = Array(repeating: 0, count: processes)
+            var running: [pid_t: (slot: Int, started: Double)] = [:]
+            func launch(_ slot: Int) {
+                let words = steps[next[slot]].split(separator: " ").map(String.init)
+                next[slot] += 1
+                let (pid, began) = spawner.start(
+                    hookCommand(guests[slot], words[0], words[1]), input: guests[slot].xml, slot: slot)
+                running[pid] = (slot, began)
+            }
+            (0..<processes).forEach(launch)
+            while let reaped = spawner.reapAny() {
+                guard let call = running.removeValue(forKey: reaped.pid) else { continue }
+                latencies.append(reaped.ended - call.started)
+                hookPeakKiB = max(hookPeakKiB, reaped.peakKiB)
+                if reaped.status != 0 {
+                    errors += 1
+                    firstError = firstError ?? spawner.errors(slot: call.slot)
+                }
+                if next[call.slot] < steps.count { launch(call.slot) }
+                if running.isEmpty { break }
+            }
+            return now() - started
+        }
+        var elapsed = wave(["prepare begin", "release end", "prepare begin"])
+        let shared = Set(guests.map(\.vni))
+        var exact = try shared.allSatisfy { vni in
+            let expected = Set(guests.filter { $0.vni == vni }.map { "domain-\($0.uuid)" })
+            return try segmentIsComplete(vni) && users(vni) == expected
+        }
+        elapsed += wave(["release end"])
+        for vni in shared { waitForLock(lockPath(vni)) }
+        exact = try exact && shared.allSatisfy { try segmentIsGone($0) && users($0).isEmpty }
+        return StormRow(
+            processes: processes, vnis: vnis, calls: latencies.count, seconds: elapsed / 1e6,
+            callsPerSecond: Double(latencies.count) / (elapsed / 1e6), microseconds: Distribution(latencies),
+            errors: errors, firstError: firstError, exactState: exact)
+    }
+}

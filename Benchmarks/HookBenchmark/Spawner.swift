@@ -1,0 +1,82 @@
+import Foundation
+
+/// One finished process: its wall time from spawn to reap, exit status and peak RSS.
+struct Sample {
+    var microseconds: Double
+    var status: Int32
+    /// ru_maxrss of the process, KiB.
+    var peakKiB: Int
+}
+
+/// Starts commands with posix_spawn and reaps them with wait4, which gives the wall time
+/// with no shell or `date` process in it, and each child's own peak RSS. stdout goes to
+/// /dev/null; stderr to a file, so that a failing call can be shown.
+struct Spawner {
+    let environment: [String]
+    let errorFolder: String
+
+    init(environment: [String: String], errorFolder: String) {
+        self.environment = environment.map { "\($0.key)=\($0.value)" }
+        self.errorFolder = errorFolder
+    }
+
+    /// Spawns `arguments` with `input` (a file) on stdin; the caller reaps it.
+    func start(_ arguments: [String], input: String = "/dev/null", slot: Int = 0) -> (pid: pid_t, started: Double) {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, input, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, errorPath(slot), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = (arguments + environment).map { strdup($0) }
+        defer { argv.forEach { free($0) } }
+        let commandLine = Array(argv[..<arguments.count]) + [nil]
+        let environ = Array(argv[arguments.count...]) + [nil]
+        let started = now()
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, arguments[0], &actions, nil, commandLine, environ)
+        guard code == 0 else { fatalError("cannot start \(arguments[0]): \(String(cString: strerror(code)))") }
+        return (pid, started)
+    }
+
+    /// Waits for any child; nil when none is left.
+    func reapAny() -> (pid: pid_t, ended: Double, status: Int32, peakKiB: Int)? {
+        var status: Int32 = 0
+        var usage = rusage()
+        let pid = wait4(-1, &status, 0, &usage)
+        guard pid > 0 else { return nil }
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (pid, now(), exit, usage.ru_maxrss)
+    }
+
+    /// Runs one command to its end.
+    func run(_ arguments: [String], input: String = "/dev/null") -> Sample {
+        let (pid, started) = start(arguments, input: input)
+        guard let reaped = reapAny(), reaped.pid == pid else { fatalError("lost child \(pid)") }
+        return Sample(microseconds: reaped.ended - started, status: reaped.status, peakKiB: reaped.peakKiB)
+    }
+
+    /// What the process in `slot` last wrote on stderr.
+    func errors(slot: Int = 0) -> String {
+        ((try? String(contentsOfFile: errorPath(slot), encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func errorPath(_ slot: Int) -> String { "\(errorFolder)/stderr-\(slot)" }
+}
+
+/// CLOCK_MONOTONIC in microseconds.
+func now() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) * 1e6 + Double(time.tv_nsec) / 1e3
+}
+
+/// Blocks until nobody holds the VNI's lock file: the hook's detached teardown child
+/// holds it until its deletion is done.
+func waitForLock(_ path: String) {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return }
+    _ = flock(descriptor, LOCK_EX)
+    close(descriptor)
+}

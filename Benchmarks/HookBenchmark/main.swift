@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+
+/// The benchmark harness behind `Benchmarks/run`, which builds the release products,
+/// makes a network namespace with an underlay `ul0` and runs this inside it.
+struct HookBenchmarkCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hook-benchmark",
+        abstract: "Times the libvirt-vxlan hook per phase, at scale and in storms, against baselines.",
+        discussion: """
+            Run it through Benchmarks/run, inside a fresh network namespace. Baselines are \
+            measured in the same run: /bin/true (exec floor), ip -batch (netlink floor) and \
+            the CloudStack shell procedure (Benchmarks/cloudstack-procedure).
+            """)
+
+    @Option(help: "The libvirt-vxlan-hook binary (a release build).") var hook: String
+    @Option(help: "The vxlanctl binary.") var vxlanctl: String
+    @Option(help: "The CloudStack procedure script.") var shell: String
+    @Option(help: "A scratch folder for XML, config and the hook's state.") var work: String
+    @Option(help: "Where to write the report as JSON.") var json: String?
+    @Flag(help: "A few runs of everything: proves the harness works, numbers not quotable.") var quick = false
+
+    func run() throws {
+        let benchmark = try Benchmark(hook: hook, vxlanctl: vxlanctl, shell: shell, work: work)
+        let phases = try benchmark.phases(runs: quick ? 5 : 100)
+        let storm = try (quick ? [(8, 2)] : [(8, 2), (32, 8), (128, 32)]).map {
+            try benchmark.storm(processes: $0.0, vnis: $0.1)
+        }
+        let scale = try benchmark.scale(levels: quick ? [1, 10, 50] : [1, 100, 1000, 4096], probes: quick ? 5 : 50)
+        let report = Report(
+            quick: quick, kernel: kernelRelease(), cores: ProcessInfo.processInfo.activeProcessorCount,
+            phases: phases, ratios: ratios(phases, scale), scale: scale, storm: storm,
+            hookPeakKiB: benchmark.hookPeakKiB, linksLeftAfterTeardown: benchmark.linksLeftAfterTeardown)
+        report.printTable()
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+            print("\nJSON: \(json)")
+        }
+    }
+
+    /// The issue's targets, each a ratio of medians measured in this run.
+    func ratios(_ phases: [Row], _ scale: ScaleReport) -> [Ratio] {
+        let median = Dictionary(uniqueKeysWithValues: phases.map { ($0.key, $0.microseconds.median) })
+        func ratio(_ label: String, _ top: String, _ bottom: String, atLeast: Double? = nil, atMost: Double? = nil)
+            -> Ratio
+        {
+            let value = (median[top] ?? 0) / max(1, median[bottom] ?? 0)
+            let target = atLeast.map { "≥ \($0)" } ?? atMost.map { "≤ \($0)" }
+            let met = atLeast.map { value >= $0 } ?? atMost.map { value <= $0 }
+            return Ratio(label: label, value: value, target: target, met: met)
+        }
+        let gone = phases.first { $0.key == "gone" }?.microseconds.p99 ?? 0
+        let first = scale.points.first?.prepareExisting.median ?? 0
+        let last = scale.points.last?.prepareExisting.median ?? 0
+        return [
+            ratio("ignored phase ÷ /bin/true", "ignored", "true", atMost: 3),
+            ratio("prepare existing ÷ /bin/true", "existing", "true"),
+            ratio("prepare new ÷ ip -batch create", "new", "ipCreate"),
+            ratio("CloudStack add existing ÷ hook prepare existing", "shellExisting", "existing", atLeast: 10),
+            ratio("CloudStack add new ÷ hook prepare new", "shellNew", "new", atLeast: 10),
+            ratio("CloudStack delete ÷ hook release (libvirt's wait)", "shellDelete", "release", atLeast: 10),
+            Ratio(label: "links gone after release, p99 in ms", value: gone / 1000, target: "≤ 1000", met: gone <= 1e6),
+            Ratio(
+                label: "prepare existing at \(scale.points.last?.vnis ?? 0) VNIs ÷ at 1", value: last / max(1, first),
+                target: "≤ 1.2", met: last / max(1, first) <= 1.2),
+        ]
+    }
+
+    func kernelRelease() -> String {
+        var names = utsname()
+        uname(&names)
+        let release = withUnsafeBytes(of: names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return "Linux \(release)"
+    }
+}
+
+HookBenchmarkCommand.main()
