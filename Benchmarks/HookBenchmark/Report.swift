@@ -36,6 +36,8 @@ struct Ratio: Codable {
 
 struct ScalePoint: Codable {
     var vnis: Int
+    /// The `prepare begin` calls that created the VNIs since the previous point.
+    var prepareNew: Distribution
     var prepareExisting: Distribution
     var statusMicroseconds: Distribution
 }
@@ -92,7 +94,8 @@ struct Report: Codable {
         line("scale: hook prepare begin, existing VNI", "VNIs", "median µs", "status µs")
         for point in scale.points {
             line(
-                "", "\(point.vnis)", format(point.prepareExisting.median), format(point.statusMicroseconds.median))
+                "  (new VNIs up to here: median \(format(point.prepareNew.median)) µs)", "\(point.vnis)",
+                format(point.prepareExisting.median), format(point.statusMicroseconds.median))
         }
         print(
             String(

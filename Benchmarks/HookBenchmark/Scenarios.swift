@@ -161,17 +161,20 @@ final class Benchmark {
         var bringUp = 0.0
         var count = 0
         for level in levels {
+            var creations: [Double] = []
             while count < level {
                 count += 1
-                bringUp += callHook(try guest("s\(count)", vni: 200_000 + count), "prepare", "begin")
+                creations.append(callHook(try guest("s\(count)", vni: 200_000 + count), "prepare", "begin"))
             }
+            bringUp += creations.reduce(0, +)
             let prepares = try (0..<probes).map { _ in
                 callHook(try guest("probe", vni: 200_001), "prepare", "begin")
             }
             let statuses = (0..<3).map { _ in command(vxlanctl, "status", "--config", "\(work)/vxlan.conf") }
             points.append(
                 ScalePoint(
-                    vnis: level, prepareExisting: Distribution(prepares), statusMicroseconds: Distribution(statuses)))
+                    vnis: level, prepareNew: Distribution(creations), prepareExisting: Distribution(prepares),
+                    statusMicroseconds: Distribution(statuses)))
         }
         return ScaleReport(points: points, bringUpSeconds: bringUp / 1e6, bringUpCalls: count)
     }

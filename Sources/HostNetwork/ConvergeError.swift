@@ -40,7 +40,7 @@ public enum ConvergeError: Error, Equatable, CustomStringConvertible {
         case .mtuOutOfRange(let vni, let mtu):
             "VNI \(vni): computed MTU \(mtu) is out of range (\(MTUPolicy.validRange.lowerBound)-\(MTUPolicy.validRange.upperBound)): check the underlay MTU or set 'mtu' in vxlan.conf"
         case .multicastLimit(let name, let group):
-            "cannot create \(name): the kernel refused to join multicast group \(group) (No buffer space available); raise net.ipv4.igmp_max_memberships (sysctl -w net.ipv4.igmp_max_memberships=512 and persist it in /etc/sysctl.d)"
+            "cannot create \(name): the kernel refused to join multicast group \(group) (No buffer space available); raise net.ipv4.igmp_max_memberships (sysctl -w net.ipv4.igmp_max_memberships=512 and persist it in /etc/sysctl.d), and past ~2700 groups net.core.optmem_max (each group takes 48 bytes of it, default 131072)"
         case .netlink(let error):
             error.description
         }

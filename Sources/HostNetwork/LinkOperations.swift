@@ -125,6 +125,11 @@ extension NetlinkSession {
         return try links("ip link show type \(kind)", message)
     }
 
+    /// `ip link show`: every link of the namespace. For vxlanctl, never the hook.
+    public func allLinks() throws(NetlinkError) -> [Link] {
+        try links("ip link show", NetlinkMessage(type: Int32(RTM_GETLINK), flags: NLM_F_DUMP, header: ifinfomsg()))
+    }
+
     private func links(_ operation: String, _ message: NetlinkMessage) throws(NetlinkError) -> [Link] {
         var found: [Link] = []
         try dump(operation, message, cache: "route/link") { found.append(Link($0)) }
@@ -134,18 +139,31 @@ extension NetlinkSession {
     /// `ip -4|-6 addr show dev NAME scope global`: the link's global addresses of a family,
     /// in the kernel's order (primary first).
     public func addresses(of link: Link, family: IPAddress.Family) throws(NetlinkError) -> [IPAddress] {
+        try globalAddresses(of: link, family: family).map(\.address)
+    }
+
+    /// The subnets of the link's global addresses: 192.0.2.0/24 for 192.0.2.1/24.
+    public func subnets(of link: Link, family: IPAddress.Family) throws(NetlinkError) -> [IPNetwork] {
+        try globalAddresses(of: link, family: family).map {
+            IPNetwork(containing: $0.address, prefixLength: $0.prefixLength)
+        }
+    }
+
+    private func globalAddresses(of link: Link, family: IPAddress.Family) throws(NetlinkError) -> [(
+        address: IPAddress, prefixLength: Int
+    )] {
         var header = ifaddrmsg()
         header.ifa_family = UInt8(family == .ipv4 ? AF_INET : AF_INET6)
         header.ifa_index = UInt32(bitPattern: link.index)
         let message = NetlinkMessage(type: Int32(RTM_GETADDR), flags: NLM_F_DUMP, header: header)
-        var found: [IPAddress] = []
+        var found: [(IPAddress, Int)] = []
         try dump("ip addr show dev \(link.name)", message, cache: "route/addr") { address in
             guard rtnl_addr_get_ifindex(address) == link.index,
                 rtnl_addr_get_scope(address) == Int32(RT_SCOPE_UNIVERSE.rawValue),
                 let local = rtnl_addr_get_local(address), let ip = IPAddress(nlAddress: local),
                 ip.family == family
             else { return }
-            found.append(ip)
+            found.append((ip, Int(rtnl_addr_get_prefixlen(address))))
         }
         return found
     }

@@ -84,9 +84,11 @@ private func unicastAddress(_ text: String) -> IPAddress? {
 }
 
 /// `convert(value)`, or an error that names the attribute, the value and what it must be.
-private func parse<Value>(_ value: String, at location: String, _ reason: String, _ convert: (String) -> Value?)
-    throws(LibvirtXMLError) -> Value
-{
-    guard let parsed = convert(value) else { throw .invalidValue(location: location, value: value, reason: reason) }
+/// `location` is only built for the error: libxml2 finds a node's path by counting its
+/// siblings, so building it for each of many `<vx:remote>`s took quadratic time.
+private func parse<Value>(
+    _ value: String, at location: @autoclosure () -> String, _ reason: String, _ convert: (String) -> Value?
+) throws(LibvirtXMLError) -> Value {
+    guard let parsed = convert(value) else { throw .invalidValue(location: location(), value: value, reason: reason) }
     return parsed
 }

@@ -132,6 +132,11 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
         self.prefixLength = Int(length)
     }
 
+    init(address: IPAddress, prefixLength: Int) {
+        self.address = address
+        self.prefixLength = prefixLength
+    }
+
     public var description: String { "\(address)/\(prefixLength)" }
 
     /// Number of host bits, i.e. how many low bits of an address this network leaves free.

@@ -151,31 +151,10 @@ private struct HostChecks {
             "firewall", .warn, "cannot read the firewall (neither nft nor iptables-save ran)", fix: open)
     }
 
-    /// The standard output of a fixed command (no shell), or nil if it cannot run or
-    /// fails. posix_spawn rather than Foundation's Process, which needs a loopback
-    /// socket pair and hangs in a namespace whose lo is down.
+    /// The standard output of a fixed command, or nil if it cannot run or fails.
     private func output(of command: [String]) -> String? {
-        var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else { return nil }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], STDOUT_FILENO)
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
-        var pid = pid_t()
-        let argv = command.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let spawned = posix_spawnp(&pid, command[0], &actions, nil, argv, environ)
-        close(pipeEnds[1])
-        defer { close(pipeEnds[0]) }
-        guard spawned == 0 else { return nil }
-        let bytes = try? readAll(from: pipeEnds[0], limit: 16 << 20)
-        if bytes == nil { kill(pid, SIGKILL) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        guard status == 0, let bytes else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
+        guard let result = ChildProcess.run(command), result.status == 0 else { return nil }
+        return result.output
     }
 
     /// The hook entries exist, and the running daemon started after them (libvirt finds

@@ -29,7 +29,10 @@ struct VXLANCtl: ParsableCommand {
             64 invalid command line.
             """,
         version: "0.1.0",
-        subcommands: [Ensure.self, Teardown.self, Status.self, GarbageCollect.self, NetworkCommand.self, Check.self])
+        subcommands: [
+            Ensure.self, Teardown.self, Status.self, GarbageCollect.self, NetworkCommand.self, Check.self,
+            Firewall.self,
+        ])
 }
 
 /// Options every subcommand takes.

@@ -21,10 +21,14 @@ public final class NetworkNamespace {
     /// `ip -n NS ARGS...`
     @discardableResult
     public func ip(_ arguments: String...) throws -> String {
+        try ip(arguments)
+    }
+
+    @discardableResult
+    public func ip(_ arguments: [String]) throws -> String {
         try run(["ip", "-n", name] + arguments)
     }
 
-    /// `ip netns exec NS COMMAND...`
     /// `ip netns exec NS COMMAND...`, with all it said.
     public func exec(_ arguments: [String], environment: [String: String] = [:], input: [UInt8]? = nil) throws
         -> CommandResult

@@ -100,6 +100,7 @@ struct ConfigParsingTests {
         ("\n\nmode = ", 3, ["expected a value"]),
         ("a.b = 1", 1, ["dotted keys"]),
         ("[[names]]", 1, ["arrays of tables"]),
+        ((1...17).map { "[t\($0)]" }.joined(separator: "\n"), 17, ["more than 16 tables"]),
         ("underlay = \"\"\"eth0\"\"\"", 1, ["multi-line strings"]),
         ("underlay = \"a\u{1}b\"", 1, ["control character"]),
     ]

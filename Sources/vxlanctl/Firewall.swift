@@ -1,0 +1,93 @@
+import ArgumentParser
+import HostNetwork
+import VXLANCore
+
+struct Firewall: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print (or apply) nftables rules that accept VXLAN only from known VTEPs.",
+        discussion: """
+            Anyone who can send to the VXLAN port can put frames on every segment of this \
+            host. The rules accept UDP dstport only from the other VTEPs: the configured \
+            remotes in unicast mode; the underlay's subnets in multicast and evpn mode; \
+            plus every --peer. Everything else sent to that port is counted and dropped.
+
+            The rules live in their own table, inet libvirt_vxlan, which --apply replaces \
+            in one transaction (nft -f) and --remove deletes; no other table is touched. \
+            The hook never changes the firewall. Without --apply or --remove the rule set \
+            is printed, for review or for /etc/nftables.conf.
+
+            Example: vxlanctl firewall --peer 198.51.100.0/24 --apply
+            """)
+
+    @OptionGroup var options: CommonOptions
+
+    @Option(
+        name: .customLong("peer"),
+        help: ArgumentHelp("Another address or network VTEPs send from (repeatable).", valueName: "cidr"),
+        transform: parsePeer)
+    var peers: [IPNetwork] = []
+
+    @Flag(help: "Load the rules into the kernel with nft instead of printing them.")
+    var apply = false
+
+    @Flag(help: "Delete the inet libvirt_vxlan table.")
+    var remove = false
+
+    func validate() throws {
+        if apply && remove { throw ValidationError("--apply and --remove exclude each other") }
+    }
+
+    func run() throws {
+        try reportingFailures {
+            if remove {
+                return try load(FirewallRules.removalScript, done: "removed table inet \(FirewallRules.table)")
+            }
+            let config = try options.loadConfig()
+            let rules: FirewallRules
+            do {
+                rules = try FirewallRules(config: config, underlaySubnets: try underlaySubnets(config), peers: peers)
+            } catch let error as FirewallRules.Error {
+                throw Failure.configuration(error.description)
+            }
+            guard apply else { return print(rules.script, terminator: "") }
+            try load(
+                rules.script,
+                done: "applied table inet \(FirewallRules.table): UDP \(rules.dstport) accepted from "
+                    + rules.sources.map(\.description).joined(separator: ", "))
+        }
+    }
+
+    /// The underlay's subnets in multicast and evpn mode; none needed for unicast.
+    private func underlaySubnets(_ config: Config) throws -> [IPNetwork] {
+        guard config.mode != .unicast, config.underlay != nil else { return [] }
+        let network = try options.openNetlink()
+        do {
+            guard let underlay = try SegmentConverger(network: network).resolveUnderlay(config.underlay) else {
+                return []
+            }
+            return try network.subnets(of: underlay, family: config.family)
+        } catch {
+            throw Failure.host(String(describing: error))
+        }
+    }
+
+    private func load(_ script: String, done: String) throws {
+        guard let result = ChildProcess.run(["nft", "-f", "-"], input: script, mergingErrors: true) else {
+            throw Failure.host("cannot run nft: install the nftables package")
+        }
+        guard result.status == 0 else {
+            let reason = result.output.split(separator: "\n").first.map(String.init) ?? "exit status \(result.status)"
+            throw Failure.host("nft refused the rules: \(reason)")
+        }
+        print(done)
+    }
+}
+
+/// `--peer 192.0.2.7` or `--peer 192.0.2.0/24`.
+private func parsePeer(_ text: String) throws -> IPNetwork {
+    if let network = IPNetwork(text) {
+        return IPNetwork(containing: network.address, prefixLength: network.prefixLength)
+    }
+    if let address = IPAddress(text) { return IPNetwork(host: address) }
+    throw ValidationError("'\(text.escapedForMessage)' is not an IP address or CIDR network")
+}
