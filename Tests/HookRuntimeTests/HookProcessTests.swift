@@ -10,9 +10,14 @@ final class HookHost: @unchecked Sendable {  // immutable after init; only its c
     let config: String
     var state: String { folder.path + "/state" }
 
-    init(_ label: String, config text: String = "underlay = \"ul0\"\nvni_ranges = [\"5000-5999\"]\n") throws {
+    /// `addUnderlay: false` leaves the namespace without ul0, for a test that joins two
+    /// hosts with a veth pair of its own.
+    init(
+        _ label: String, config text: String = "underlay = \"ul0\"\nvni_ranges = [\"5000-5999\"]\n",
+        addUnderlay: Bool = true
+    ) throws {
         namespace = try NetworkNamespace(label)
-        try namespace.addUnderlay()
+        if addUnderlay { try namespace.addUnderlay() }
         folder = try TemporaryFolder()
         config = try folder.write("vxlan.conf", text)
     }

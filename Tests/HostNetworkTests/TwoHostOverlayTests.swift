@@ -8,49 +8,56 @@ extension NetworkNamespace {
     func vxlanctl(_ arguments: String...) throws -> CommandResult {
         try exec([builtProduct("vxlanctl")] + arguments)
     }
-
-    /// A namespace standing in for a guest: `eth0` with `address`, its peer `tap` in
-    /// `host` as a port of `bridge` (what libvirt does with a vnet tap).
-    func plugGuest(into host: NetworkNamespace, tap: String, bridge: String, address: String) throws {
-        try ip("link", "add", "eth0", "type", "veth", "peer", "name", tap, "netns", host.name)
-        try ip("addr", "add", address, "dev", "eth0")
-        try ip("link", "set", "eth0", "up")
-        try host.ip("link", "set", tap, "master", bridge, "up")
-    }
-
-    /// Pings until one answer comes back (the first frames may race the group join and
-    /// learning), or gives up after `attempts` one-second tries.
-    func pings(_ address: String, attempts: Int = 10) throws -> Bool {
-        for _ in 0..<attempts where try exec(["ping", "-c", "1", "-W", "1", address]).status == 0 {
-            return true
-        }
-        return false
-    }
 }
 
 @Suite(.enabled(if: isRoot, "needs root to create network namespaces"))
 struct TwoHostOverlayTests {
-    /// Two hosts joined by a veth underlay; on each, vxlanctl makes VNI 5001 and a guest
-    /// namespace is plugged into its bridge. The guests must reach each other, which
-    /// proves the devices carry real VXLAN traffic in this mode.
-    @Test(arguments: [UnderlayMode.multicast, .unicast])
-    func testGuestsOnTwoHostsPingAcrossTheOverlay(mode: UnderlayMode) throws {
+    /// The underlays the overlay test runs on: each host's address, and what the
+    /// configuration needs besides the mode. An IPv6 underlay takes 70 bytes of overhead,
+    /// and multicast over it needs an IPv6 group network: ff05::/104 puts the whole VNI
+    /// in the group's low 24 bits (VNI 5001: ff05::1389).
+    struct Underlay: Sendable, CustomTestStringConvertible {
+        var addresses: (a: String, b: String)
+        var prefixLength: Int
+        var multicastKeys: String
+        var group: String
+        var segmentMTU: Int
+        var testDescription: String { addresses.a.contains(":") ? "IPv6" : "IPv4" }
+
+        static let ipv4 = Underlay(
+            addresses: ("192.0.2.1", "192.0.2.2"), prefixLength: 24, multicastKeys: "", group: "239.0.19.137",
+            segmentMTU: 1450)
+        static let ipv6 = Underlay(
+            addresses: ("2001:db8::1", "2001:db8::2"), prefixLength: 64,
+            multicastKeys: "group_base = \"ff05::/104\"\n", group: "ff05::1389", segmentMTU: 1430)
+    }
+
+    /// Two hosts joined by a veth underlay (IPv4 or IPv6 only); on each, vxlanctl makes
+    /// VNI 5001 and a guest namespace is plugged into its bridge. The guests must reach
+    /// each other, which proves the devices carry real VXLAN traffic in this mode.
+    @Test(arguments: [UnderlayMode.multicast, .unicast], [Underlay.ipv4, .ipv6])
+    func testGuestsOnTwoHostsPingAcrossTheOverlay(mode: UnderlayMode, underlay: Underlay) throws {
         let hostA = try NetworkNamespace("hostA")
         let hostB = try NetworkNamespace("hostB")
         let guestA = try NetworkNamespace("guestA")
         let guestB = try NetworkNamespace("guestB")
         try hostA.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", hostB.name)
-        for (host, address) in [(hostA, "192.0.2.1/24"), (hostB, "192.0.2.2/24")] {
-            try host.ip("addr", "add", address, "dev", "ul0")
+        let (a, b) = underlay.addresses
+        for (host, address) in [(hostA, a), (hostB, b)] {
+            // nodad: an IPv6 address is usable at once, not after duplicate detection.
+            try host.ip("addr", "add", "\(address)/\(underlay.prefixLength)", "dev", "ul0", "nodad")
             try host.ip("link", "set", "ul0", "up")
         }
         let folder = try TemporaryFolder()
-        for (host, peer) in [(hostA, "192.0.2.2"), (hostB, "192.0.2.1")] {
-            let remotes = mode == .unicast ? "remotes = [\"\(peer)\"]" : ""
-            let config = try folder.write(host.name, "underlay = \"ul0\"\nmode = \"\(mode)\"\n\(remotes)\n")
+        for (host, peer) in [(hostA, b), (hostB, a)] {
+            let keys = mode == .unicast ? "remotes = [\"\(peer)\"]\n" : underlay.multicastKeys
+            let config = try folder.write(host.name, "underlay = \"ul0\"\nmode = \"\(mode)\"\n\(keys)")
             let ensure = try host.vxlanctl("ensure", "5001", "--config", config)
             #expect(ensure.status == 0, "\(ensure.errors)")
-            #expect(ensure.output.contains("VNI 5001: brvx-5001 + vxlan5001 ready, mtu 1450"))
+            #expect(
+                ensure.output.contains("VNI 5001: brvx-5001 + vxlan5001 ready, mtu \(underlay.segmentMTU)"),
+                "\(ensure.output)")
+            if mode == .multicast { #expect(ensure.output.contains("group \(underlay.group) "), "\(ensure.output)") }
         }
         try guestA.plugGuest(into: hostA, tap: "vnet0", bridge: "brvx-5001", address: "198.51.100.1/24")
         try guestB.plugGuest(into: hostB, tap: "vnet0", bridge: "brvx-5001", address: "198.51.100.2/24")

@@ -67,6 +67,26 @@ public final class NetworkNamespace {
     }
 }
 
+extension NetworkNamespace {
+    /// A namespace standing in for a guest: `eth0` with `address`, its peer `tap` in
+    /// `host` as a port of `bridge` (what libvirt does with a vnet tap).
+    public func plugGuest(into host: NetworkNamespace, tap: String, bridge: String, address: String) throws {
+        try ip("link", "add", "eth0", "type", "veth", "peer", "name", tap, "netns", host.name)
+        try ip("addr", "add", address, "dev", "eth0")
+        try ip("link", "set", "eth0", "up")
+        try host.ip("link", "set", tap, "master", bridge, "up")
+    }
+
+    /// Pings until one answer comes back (the first frames may race the group join and
+    /// learning), or gives up after `attempts` one-second tries.
+    public func pings(_ address: String, attempts: Int = 10) throws -> Bool {
+        for _ in 0..<attempts where try exec(["ping", "-c", "1", "-W", "1", address]).status == 0 {
+            return true
+        }
+        return false
+    }
+}
+
 public struct CommandFailed: Error, CustomStringConvertible {
     public var command: [String]
     public var result: CommandResult
@@ -101,31 +121,32 @@ public func run(_ arguments: [String]) throws -> String {
 public func capture(_ arguments: [String], environment: [String: String] = [:], input: [UInt8]? = nil) throws
     -> CommandResult
 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe()
     let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
     let feed = Pipe()
-    process.standardInput = input == nil ? FileHandle.nullDevice : feed
-    try process.run()
+    let child = try ChildProcess(
+        arguments, environment: environment, stdin: input == nil ? nil : feed.fileHandleForReading.fileDescriptor,
+        stdout: output.fileHandleForWriting.fileDescriptor, stderr: errors.fileHandleForWriting.fileDescriptor)
+    // Our copies of the child's ends: the reads below end when the child's close.
+    try output.fileHandleForWriting.close()
+    try errors.fileHandleForWriting.close()
+    try feed.fileHandleForReading.close()
     if let input {
         // A phase that ignores stdin exits without reading it: a broken pipe is fine.
         signal(SIGPIPE, SIG_IGN)
         try? feed.fileHandleForWriting.write(contentsOf: Data(input))
-        try? feed.fileHandleForWriting.close()
     }
+    try? feed.fileHandleForWriting.close()
     // Drain standard error on another thread, so a chatty child cannot fill one pipe
     // while we wait on the other.
     let err = ErrorDrain(errors.fileHandleForReading)
     let out = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let status = child.wait()
+    // WIFEXITED / WTERMSIG, which Swift does not import.
+    let signalled = status & 0x7F != 0 && status & 0x7F != 0x7F
     return CommandResult(
-        status: process.terminationStatus, output: String(decoding: out, as: UTF8.self),
-        errors: String(decoding: err.wait(), as: UTF8.self), killed: process.terminationReason == .uncaughtSignal)
+        status: signalled ? 128 + (status & 0x7F) : (status >> 8) & 0xFF, output: String(decoding: out, as: UTF8.self),
+        errors: String(decoding: err.wait(), as: UTF8.self), killed: signalled)
 }
 
 /// Reads a pipe to its end on a background thread.
