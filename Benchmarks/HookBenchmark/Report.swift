@@ -38,6 +38,9 @@ struct ScalePoint: Codable {
     var vnis: Int
     /// The `prepare begin` calls that created the VNIs since the previous point.
     var prepareNew: Distribution
+    /// `ip -batch` creating one more VNI at this fill (and `ip link del group` removing
+    /// it): the kernel's own cost of a new VNI on a host this full.
+    var ipCreate: Distribution
     var prepareExisting: Distribution
     var statusMicroseconds: Distribution
 }
@@ -91,11 +94,16 @@ struct Report: Codable {
                 [ratio.target ?? "", verdict].joined(separator: " "))
         }
         print("")
-        line("scale: hook prepare begin, existing VNI", "VNIs", "median µs", "status µs")
+        print("scale: medians in µs at each fill; new VNI = the hook calls that filled up to here, and ip -batch")
+        print("creating one more (the kernel's cost of a new VNI on a host this full)")
+        print("  VNIs  prepare existing  prepare new  ip -batch new  vxlanctl status")
         for point in scale.points {
-            line(
-                "  (new VNIs up to here: median \(format(point.prepareNew.median)) µs)", "\(point.vnis)",
-                format(point.prepareExisting.median), format(point.statusMicroseconds.median))
+            print(
+                [
+                    "\(point.vnis)".leftPadded(6), format(point.prepareExisting.median).leftPadded(18),
+                    format(point.prepareNew.median).leftPadded(13), format(point.ipCreate.median).leftPadded(15),
+                    format(point.statusMicroseconds.median).leftPadded(17),
+                ].joined())
         }
         print(
             String(

@@ -170,10 +170,15 @@ final class Benchmark {
             let prepares = try (0..<probes).map { _ in
                 callHook(try guest("probe", vni: 200_001), "prepare", "begin")
             }
+            let floor = (0..<max(probes / 5, 3)).map { _ in
+                defer { _ = command("/usr/sbin/ip", "link", "del", "group", "77") }
+                return command("/usr/sbin/ip", "-batch", "\(work)/create.batch")
+            }
             let statuses = (0..<3).map { _ in command(vxlanctl, "status", "--config", "\(work)/vxlan.conf") }
             points.append(
                 ScalePoint(
-                    vnis: level, prepareNew: Distribution(creations), prepareExisting: Distribution(prepares),
+                    vnis: level, prepareNew: Distribution(creations), ipCreate: Distribution(floor),
+                    prepareExisting: Distribution(prepares),
                     statusMicroseconds: Distribution(statuses)))
         }
         return ScaleReport(points: points, bringUpSeconds: bringUp / 1e6, bringUpCalls: count)

@@ -10,17 +10,31 @@ extension NetlinkSession {
     /// device's default (all-zero) entries. The kernel lists a multicast device's group
     /// there too; that is not a remote VTEP, so it is left out.
     public func defaultDestinations(of vxlan: Link) throws(NetlinkError) -> [IPAddress] {
+        try defaultDestinations(dumping: vxlan.index, "bridge fdb show dev \(vxlan.name)")[vxlan.index] ?? []
+    }
+
+    /// The same for every device, by ifindex, from one dump. A dump filtered to one
+    /// device still walks every device of the namespace in the kernel (~0.8 ms with 4096
+    /// VNIs): `vxlanctl status` asks once instead of once per VNI.
+    public func defaultDestinationsByLink() throws(NetlinkError) -> [Int32: [IPAddress]] {
+        try defaultDestinations(dumping: 0, "bridge fdb show")
+    }
+
+    /// `index` 0: every device.
+    private func defaultDestinations(dumping index: Int32, _ operation: String) throws(NetlinkError)
+        -> [Int32: [IPAddress]]
+    {
         var header = ndmsg()
         header.ndm_family = UInt8(AF_BRIDGE)
-        header.ndm_ifindex = vxlan.index
+        header.ndm_ifindex = index
         let message = NetlinkMessage(type: Int32(RTM_GETNEIGH), flags: NLM_F_DUMP, header: header)
-        var found: [IPAddress] = []
-        try dump("bridge fdb show dev \(vxlan.name)", message, cache: "route/neigh") { entry in
-            guard rtnl_neigh_get_ifindex(entry) == vxlan.index, let mac = rtnl_neigh_get_lladdr(entry),
-                nl_addr_iszero(mac) != 0, let dst = rtnl_neigh_get_dst(entry), let ip = IPAddress(nlAddress: dst),
-                !ip.isMulticast
+        var found: [Int32: [IPAddress]] = [:]
+        try dump(operation, message, cache: "route/neigh") { entry in
+            let device = rtnl_neigh_get_ifindex(entry)
+            guard index == 0 || device == index, let mac = rtnl_neigh_get_lladdr(entry), nl_addr_iszero(mac) != 0,
+                let dst = rtnl_neigh_get_dst(entry), let ip = IPAddress(nlAddress: dst), !ip.isMulticast
             else { return }
-            found.append(ip)
+            found[device, default: []].append(ip)
         }
         return found
     }

@@ -29,6 +29,7 @@ struct Status: ParsableCommand {
             let config = try options.loadConfig()
             let network = try options.openNetlink()
             let segments: [SegmentStatus]
+            let context: ReportContext
             do {
                 if let vni {
                     let names: SegmentNames
@@ -36,13 +37,15 @@ struct Status: ParsableCommand {
                         throw Failure.configuration(String(describing: error))
                     }
                     segments = [try network.status(of: names)]
+                    context = ReportContext(network: network, destinations: nil)
                 } else {
                     segments = try network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
+                    context = ReportContext(network: network, destinations: try network.defaultDestinationsByLink())
                 }
             } catch let error as NetlinkError {
                 throw Failure.host(String(describing: error))
             }
-            let reports = segments.map { SegmentReport($0, network: network) }
+            let reports = segments.map { SegmentReport($0, context: context) }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -105,34 +108,34 @@ struct SegmentReport: Codable {
     var vxlan: Device?
     var ports: [String]
 
-    init(_ status: SegmentStatus, network: NetlinkSession) {
+    init(_ status: SegmentStatus, context: ReportContext) {
         vni = status.vni.value
         state = status.isComplete ? "ready" : (status.bridge == nil && status.vxlan == nil ? "absent" : "partial")
         owned = status.bridge?.isOwned(for: status.vni) == true && status.vxlan?.isOwned(for: status.vni) == true
         bridge = status.bridge.map { Device($0, vni: status.vni) }
-        vxlan = status.vxlan.map { Device($0, vni: status.vni, bridge: status.bridge, network: network) }
+        vxlan = status.vxlan.map { Device($0, vni: status.vni, bridge: status.bridge, context: context) }
         ports = status.ports.filter { $0 != status.vxlan?.name }
     }
 }
 
 extension SegmentReport.Device {
-    init(_ link: Link, vni: VNI, bridge: Link? = nil, network: NetlinkSession? = nil) {
+    init(_ link: Link, vni: VNI, bridge: Link? = nil, context: ReportContext? = nil) {
         name = link.name
         up = link.isUp
         mtu = link.mtu
         owned = link.isOwned(for: vni)
         if link.master != 0 {
-            master = link.master == bridge?.index ? bridge?.name : (try? network?.link(index: link.master))??.name
+            master = link.master == bridge?.index ? bridge?.name : context?.name(of: link.master)
         }
         guard let attributes = link.vxlan else { return }
         id = attributes.id
         group = attributes.group?.description
         local = attributes.local?.description
-        underlay = attributes.underlay == 0 ? nil : (try? network?.link(index: attributes.underlay))??.name
+        underlay = attributes.underlay == 0 ? nil : context?.name(of: attributes.underlay)
         dstport = attributes.dstport
         ttl = attributes.ttl
         learning = attributes.learning
-        let destinations = (try? network?.defaultDestinations(of: link)) ?? []
+        let destinations = context?.remotes(of: link) ?? []
         remotes = destinations.isEmpty ? nil : destinations.map(\.description)
         var words = ["id \(attributes.id)"]
         if let group { words.append("group \(group)") }
@@ -142,5 +145,31 @@ extension SegmentReport.Device {
         words.append("dstport \(attributes.dstport) ttl \(attributes.ttl)")
         if !attributes.learning { words.append("nolearning") }
         parameters = words.joined(separator: " ")
+    }
+}
+
+/// What a report needs besides its segment: the names of other links (underlay, master)
+/// and each vxlan device's remotes. For every VNI the remotes come from one fdb dump;
+/// names are looked up once each (every segment has the same underlay).
+final class ReportContext {
+    private let network: NetlinkSession
+    private let destinations: [Int32: [IPAddress]]?
+    private var names: [Int32: String?] = [:]
+
+    /// `destinations` nil: ask the kernel per device.
+    init(network: NetlinkSession, destinations: [Int32: [IPAddress]]?) {
+        self.network = network
+        self.destinations = destinations
+    }
+
+    func name(of index: Int32) -> String? {
+        if let known = names[index] { return known }
+        let name = (try? network.link(index: index))??.name
+        names[index] = name
+        return name
+    }
+
+    func remotes(of vxlan: Link) -> [IPAddress] {
+        destinations.map { $0[vxlan.index] ?? [] } ?? (try? network.defaultDestinations(of: vxlan)) ?? []
     }
 }

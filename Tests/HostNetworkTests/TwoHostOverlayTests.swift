@@ -58,6 +58,11 @@ struct TwoHostOverlayTests {
                 ensure.output.contains("VNI 5001: brvx-5001 + vxlan5001 ready, mtu \(underlay.segmentMTU)"),
                 "\(ensure.output)")
             if mode == .multicast { #expect(ensure.output.contains("group \(underlay.group) "), "\(ensure.output)") }
+            // Every VNI's remotes come from one fdb dump of the whole host: the same as by name.
+            let status = try host.vxlanctl("status", "--config", config).output
+            let expected = mode == .unicast ? "remotes \(peer) " : "group \(underlay.group) "
+            #expect(status.contains(expected), "\(status)")
+            #expect(try host.vxlanctl("status", "5001", "--config", config).output.contains(expected))
         }
         try guestA.plugGuest(into: hostA, tap: "vnet0", bridge: "brvx-5001", address: "198.51.100.1/24")
         try guestB.plugGuest(into: hostB, tap: "vnet0", bridge: "brvx-5001", address: "198.51.100.2/24")
