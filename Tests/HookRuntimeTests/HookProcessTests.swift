@@ -36,6 +36,12 @@ final class HookHost: @unchecked Sendable {  // immutable after init; only its c
 
     func exists(_ link: String) throws -> Bool { try namespace.link(link) != nil }
 
+    /// A veth end as a port of `bridge`, as a guest's tap or an operator's device is.
+    func addPort(_ name: String, to bridge: String) throws {
+        try namespace.ip("link", "add", name, "type", "veth", "peer", "name", name + "p")
+        try namespace.ip("link", "set", name, "master", bridge)
+    }
+
     /// Waits for the VNI's lock: the hook leaves a teardown's deletion to a detached child
     /// that holds it, so once we get it the deletion is done.
     func settle(_ vni: Int) {
@@ -255,8 +261,7 @@ struct HookProcessTests {
         let host = try HookHost("lost-state")
         let g1 = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
         #expect(try host.hook("qemu", "g1", "prepare", "begin", input: g1).status == 0)
-        try host.namespace.ip("link", "add", "vnet0", "type", "veth", "peer", "name", "guest0")
-        try host.namespace.ip("link", "set", "vnet0", "master", "brvx-5001")
+        try host.addPort("vnet0", to: "brvx-5001")
         try FileManager.default.removeItem(atPath: host.state)
         let g2 = domainXML("g2", uuid: uuid(2), bridges: ["brvx-5001"])
         #expect(try host.hook("qemu", "g2", "prepare", "begin", input: g2).status == 0)
