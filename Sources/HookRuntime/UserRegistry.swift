@@ -1,4 +1,5 @@
 import Glibc
+import HostNetwork
 import VXLANCore
 
 /// Who uses a VNI on this host: guests (by domain UUID) and libvirt networks (by
@@ -75,6 +76,9 @@ public struct UserRegistry: Sendable {
             unlink(temporary)
             throw .system(operation: "write", path: final, errno: errno)
         }
+        #if DEBUG
+            FaultInjection.changeSucceeded()
+        #endif
     }
 
     /// Forgets `user` on `vni`; returns whether it was recorded.
@@ -85,6 +89,9 @@ public struct UserRegistry: Sendable {
             guard errno == ENOENT else { throw .system(operation: "unlink", path: file, errno: errno) }
             return false
         }
+        #if DEBUG
+            FaultInjection.changeSucceeded()
+        #endif
         return true
     }
 

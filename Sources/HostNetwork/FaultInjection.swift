@@ -2,15 +2,16 @@
     import Glibc
 
     /// Test-only crash points: with `LIBVIRT_VXLAN_CRASH_AFTER=N` the process kills itself
-    /// with SIGKILL right after its Nth successful netlink change, so tests can prove that
-    /// the next call converges from every intermediate state. Compiled into debug builds
-    /// only: a release build (the package) has no such switch.
-    enum FaultInjection {
+    /// with SIGKILL right after its Nth successful change (a netlink change, or a user
+    /// record written or removed), so tests can prove that the next call converges from
+    /// every intermediate state. Compiled into debug builds only: a release build (the
+    /// package) has no such switch.
+    public enum FaultInjection {
         nonisolated(unsafe) private static var remaining: Int? = getenv("LIBVIRT_VXLAN_CRASH_AFTER").flatMap {
             Int(String(cString: $0))
         }
 
-        static func changeSucceeded() {
+        public static func changeSucceeded() {
             guard let count = remaining else { return }
             remaining = count - 1
             if count == 1 { kill(getpid(), SIGKILL) }

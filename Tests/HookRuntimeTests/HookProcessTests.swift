@@ -222,9 +222,9 @@ struct HookProcessTests {
         }
     }
 
-    /// kill -9 after each netlink change of prepare (unicast: bridge, vxlan, two fdb
-    /// entries), then one more prepare must complete the segment; the same for release.
-    @Test(arguments: 1...4)
+    /// kill -9 after each change of prepare (unicast: bridge, vxlan, two fdb entries, the
+    /// user record), then one more prepare must complete the segment and the record.
+    @Test(arguments: 1...5)
     func testCrashAfterAnyStepOfPrepareConvergesOnTheNextCall(step: Int) throws {
         let host = try HookHost(
             "crash", config: "underlay = \"ul0\"\nmode = \"unicast\"\nremotes = [\"192.0.2.2\", \"192.0.2.3\"]\n")
@@ -239,15 +239,34 @@ struct HookProcessTests {
         #expect(host.users(5001) == ["domain-\(uuid(1))"])
     }
 
-    /// Teardown is one change (delete by interface group), made by the detached child:
-    /// killed right after it, the child leaves no half-deleted segment, and the hook that
-    /// libvirt waited for has already exited 0.
+    /// Release, step 1: the user record is removed, and the hook is killed before it
+    /// deletes anything. The segment is left complete with no user; libvirt ignores a
+    /// failed release. `vxlanctl gc` (or the next release on the VNI) removes it.
+    @Test func testCrashAfterReleaseForgotTheUserLeavesASegmentGCRemoves() throws {
+        let host = try HookHost("crash-forgot")
+        let xml = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
+        #expect(try host.hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
+        let crashed = try host.hook(
+            "qemu", "g1", "release", "end", input: xml, environment: ["LIBVIRT_VXLAN_CRASH_AFTER": "1"])
+        #expect(crashed.killed)
+        #expect(try host.segmentIsComplete(5001) && host.users(5001).isEmpty)
+        let gc = try host.namespace.exec(
+            [builtProduct("vxlanctl"), "gc", "--grace", "0", "--config", host.config],
+            environment: ["LIBVIRT_VXLAN_STATE_DIR": host.state])
+        #expect(gc.status == 0, "\(gc.errors)")
+        #expect(try !host.exists("brvx-5001") && !host.exists("vxlan5001"))
+    }
+
+    /// Release, step 2: teardown is one change (delete by interface group), made by the
+    /// detached child after the hook forgot the user: killed right after it, the child
+    /// leaves no half-deleted segment, and the hook that libvirt waited for has already
+    /// exited 0.
     @Test func testCrashOfTheDetachedTeardownLeavesNoHalfSegment() throws {
         let host = try HookHost("crash-release")
         let xml = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
         #expect(try host.hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
         let released = try host.hook(
-            "qemu", "g1", "release", "end", input: xml, environment: ["LIBVIRT_VXLAN_CRASH_AFTER": "1"])
+            "qemu", "g1", "release", "end", input: xml, environment: ["LIBVIRT_VXLAN_CRASH_AFTER": "2"])
         #expect(released.status == 0 && !released.killed)
         host.settle(5001)
         #expect(try !host.exists("brvx-5001") && !host.exists("vxlan5001"))
