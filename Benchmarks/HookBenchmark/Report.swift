@@ -42,6 +42,8 @@ struct ScalePoint: Codable {
     /// it): the kernel's own cost of a new VNI on a host this full.
     var ipCreate: Distribution
     var prepareExisting: Distribution
+    /// The same in unicast mode, which reads the vxlan device's fdb on every prepare.
+    var prepareExistingUnicast: Distribution
     var statusMicroseconds: Distribution
 }
 
@@ -96,11 +98,12 @@ struct Report: Codable {
         print("")
         print("scale: medians in µs at each fill; new VNI = the hook calls that filled up to here, and ip -batch")
         print("creating one more (the kernel's cost of a new VNI on a host this full)")
-        print("  VNIs  prepare existing  prepare new  ip -batch new  vxlanctl status")
+        print("  VNIs  prepare existing  (unicast)  prepare new  ip -batch new  vxlanctl status")
         for point in scale.points {
             print(
                 [
                     "\(point.vnis)".leftPadded(6), format(point.prepareExisting.median).leftPadded(18),
+                    format(point.prepareExistingUnicast.median).leftPadded(11),
                     format(point.prepareNew.median).leftPadded(13), format(point.ipCreate.median).leftPadded(15),
                     format(point.statusMicroseconds.median).leftPadded(17),
                 ].joined())

@@ -14,6 +14,8 @@ struct Guest {
 /// with the underlay `ul0`. Each section uses VNIs of its own.
 final class Benchmark {
     let spawner: Spawner
+    /// The same, with a unicast configuration: its prepare reads the vxlan device's fdb.
+    let unicastSpawner: Spawner
     let hook: String
     let vxlanctl: String
     let shell: String
@@ -30,11 +32,17 @@ final class Benchmark {
         self.work = work
         try FileManager.default.createDirectory(atPath: "\(work)/xml", withIntermediateDirectories: true)
         try "underlay = \"ul0\"\n".write(toFile: "\(work)/vxlan.conf", atomically: true, encoding: .utf8)
-        spawner = Spawner(
-            environment: [
-                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LIBVIRT_VXLAN_CONFIG": "\(work)/vxlan.conf",
-                "LIBVIRT_VXLAN_STATE_DIR": "\(work)/state",
-            ], errorFolder: work)
+        try "underlay = \"ul0\"\nmode = \"unicast\"\nremotes = [\"192.0.2.2\", \"192.0.2.3\"]\n".write(
+            toFile: "\(work)/unicast.conf", atomically: true, encoding: .utf8)
+        func spawner(config: String) -> Spawner {
+            Spawner(
+                environment: [
+                    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LIBVIRT_VXLAN_CONFIG": "\(work)/\(config)",
+                    "LIBVIRT_VXLAN_STATE_DIR": "\(work)/state",
+                ], errorFolder: work)
+        }
+        self.spawner = spawner(config: "vxlan.conf")
+        unicastSpawner = spawner(config: "unicast.conf")
         network = try NetlinkSession()
     }
 
@@ -59,8 +67,8 @@ final class Benchmark {
 
     /// One hook call to its end; a failure stops the benchmark, which would measure nonsense.
     @discardableResult
-    func callHook(_ guest: Guest, _ operation: String, _ sub: String) -> Double {
-        let sample = spawner.run(hookCommand(guest, operation, sub), input: guest.xml)
+    func callHook(_ guest: Guest, _ operation: String, _ sub: String, unicast: Bool = false) -> Double {
+        let sample = (unicast ? unicastSpawner : spawner).run(hookCommand(guest, operation, sub), input: guest.xml)
         guard sample.status == 0 else {
             fatalError("hook \(operation) \(sub) \(guest.name) exited \(sample.status): \(spawner.errors())")
         }
@@ -170,6 +178,9 @@ final class Benchmark {
             let prepares = try (0..<probes).map { _ in
                 callHook(try guest("probe", vni: 200_001), "prepare", "begin")
             }
+            let unicastPrepares = try (0..<probes).map { _ in
+                callHook(try guest("probe-unicast", vni: 199_999), "prepare", "begin", unicast: true)
+            }
             let floor = (0..<max(probes / 5, 3)).map { _ in
                 defer { _ = command("/usr/sbin/ip", "link", "del", "group", "77") }
                 return command("/usr/sbin/ip", "-batch", "\(work)/create.batch")
@@ -178,7 +189,7 @@ final class Benchmark {
             points.append(
                 ScalePoint(
                     vnis: level, prepareNew: Distribution(creations), ipCreate: Distribution(floor),
-                    prepareExisting: Distribution(prepares),
+                    prepareExisting: Distribution(prepares), prepareExistingUnicast: Distribution(unicastPrepares),
                     statusMicroseconds: Distribution(statuses)))
         }
         return ScaleReport(points: points, bringUpSeconds: bringUp / 1e6, bringUpCalls: count)

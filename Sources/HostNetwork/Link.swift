@@ -14,6 +14,11 @@ public struct Link: Hashable, Sendable {
     public var group: UInt32
     /// The MAC address, lower-case "fe:54:00:12:34:56".
     public var address: String
+    /// IFLA_IFALIAS (`ip link set dev NAME alias TEXT`), nil when unset.
+    public var alias: String?
+    /// The kernel gives the link no IPv6 link-local address (`addrgenmode none`), or
+    /// has no IPv6 at all.
+    public var generatesNoIPv6Address: Bool
     public var vxlan: VXLANAttributes?
 
     /// The VNI libvirt-vxlan created this link for (its interface group), nil if foreign.
@@ -46,6 +51,10 @@ extension Link {
         master = rtnl_link_get_master(link)
         group = rtnl_link_get_group(link)
         address = Self.macAddress(rtnl_link_get_addr(link))
+        alias = rtnl_link_get_ifalias(link).map { String(cString: $0) }
+        var mode: UInt8 = 0
+        generatesNoIPv6Address =
+            rtnl_link_inet6_get_addr_gen_mode(link, &mode) < 0 || mode == UInt8(IN6_ADDR_GEN_MODE_NONE.rawValue)
         vxlan = kind == "vxlan" ? VXLANAttributes(link) : nil
     }
 }

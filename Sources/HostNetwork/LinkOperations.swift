@@ -41,12 +41,15 @@ extension NetlinkSession {
         return Link(found)
     }
 
-    /// `ip link add NAME group G [mtu M] up type bridge`
+    /// `ip link add NAME group G [mtu M] type bridge`, down: a bridge without ports has a
+    /// carrier here, so it would get an IPv6 link-local address the moment it comes up.
     func createBridge(_ name: InterfaceName, mtu: Int?, group: UInt32) throws(NetlinkError) {
         guard let link = rtnl_link_alloc() else { fatalError("out of memory") }
         defer { rtnl_link_put(link) }
         rtnl_link_set_type(link, "bridge")
-        try add(link, name: name, mtu: mtu, group: group, master: nil, operation: "ip link add \(name) type bridge")
+        try add(
+            link, name: name, mtu: mtu, group: group, master: nil, up: false,
+            operation: "ip link add \(name) type bridge")
     }
 
     /// `ip link add NAME group G [mtu M] master BRIDGE up type vxlan id VNI [group G dev D
@@ -64,16 +67,17 @@ extension NetlinkSession {
         _ = rtnl_link_vxlan_set_ttl(link, spec.ttl)
         _ = rtnl_link_vxlan_set_learning(link, spec.learning ? 1 : 0)
         try add(
-            link, name: spec.name, mtu: spec.mtu, group: group, master: master,
+            link, name: spec.name, mtu: spec.mtu, group: group, master: master, up: true,
             operation: "ip link add \(spec.name) type vxlan id \(spec.id)")
     }
 
     private func add(
-        _ link: OpaquePointer, name: InterfaceName, mtu: Int?, group: UInt32, master: Int32?, operation: String
+        _ link: OpaquePointer, name: InterfaceName, mtu: Int?, group: UInt32, master: Int32?, up: Bool,
+        operation: String
     ) throws(NetlinkError) {
         rtnl_link_set_name(link, name.rawValue)
         rtnl_link_set_group(link, group)
-        rtnl_link_set_flags(link, UInt32(IFF_UP.rawValue))
+        if up { rtnl_link_set_flags(link, UInt32(IFF_UP.rawValue)) }
         if let mtu { rtnl_link_set_mtu(link, UInt32(mtu)) }
         if let master { rtnl_link_set_master(link, master) }
         try call(operation) { rtnl_link_add(socket, link, NLM_F_CREATE | NLM_F_EXCL) }
@@ -95,6 +99,27 @@ extension NetlinkSession {
         if let mtu { words.append("mtu \(mtu)") }
         if let master { words.append("master \(master)") }
         try request(words.joined(separator: " "), message)
+    }
+
+    /// `ip link set dev NAME addrgenmode none`: no IPv6 link-local address, so the host is
+    /// not reachable from the segment. A request of its own, before the link comes up:
+    /// the kernel refuses it when creating a link, and applies it after the flags when
+    /// both are in one message (too late: the address is made at IFF_UP).
+    func disableIPv6AddressGeneration(of link: Link) throws(NetlinkError) {
+        let message = NetlinkMessage(type: Int32(RTM_SETLINK), header: ifinfomsg(index: link.index))
+        message.nest(Int32(IFLA_AF_SPEC)) {
+            message.nest(Int32(AF_INET6)) {
+                message.put(Int32(IFLA_INET6_ADDR_GEN_MODE), uint8: UInt8(IN6_ADDR_GEN_MODE_NONE.rawValue))
+            }
+        }
+        try request("ip link set dev \(link.name) addrgenmode none", message)
+    }
+
+    /// `ip link set dev NAME alias TEXT`
+    func setAlias(_ alias: String, of link: Link) throws(NetlinkError) {
+        let message = NetlinkMessage(type: Int32(RTM_SETLINK), header: ifinfomsg(index: link.index))
+        message.put(Int32(IFLA_IFALIAS), string: alias)
+        try request("ip link set dev \(link.name) alias \(alias)", message)
     }
 
     /// `ip link del dev NAME`

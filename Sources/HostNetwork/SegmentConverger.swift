@@ -1,3 +1,4 @@
+import Glibc
 import VXLANCore
 
 /// Makes the host match a `SegmentPlan` (ensure) or removes a segment (teardown), one
@@ -6,9 +7,15 @@ import VXLANCore
 /// in the same call when a later step fails.
 public struct SegmentConverger {
     let network: NetlinkSession
+    /// Read a unicast device's fdb even when its alias says it was converged. The kernel
+    /// walks every device of the namespace for that dump (+2.6 ms per call with 4096
+    /// VNIs), so the hook trusts the alias; `vxlanctl ensure` verifies, which also
+    /// repairs fdb entries changed by hand.
+    let verifiesForwarding: Bool
 
-    public init(network: NetlinkSession) {
+    public init(network: NetlinkSession, verifiesForwarding: Bool = false) {
         self.network = network
+        self.verifiesForwarding = verifiesForwarding
     }
 
     /// What ensure or teardown changed, for the journal: "created bridge brvx-5001".
@@ -97,6 +104,8 @@ public struct SegmentConverger {
         let name = names.bridge
         if let bridge = try lookup(name, kind: "bridge") {
             guard bridge.isOwned(for: names.vni) else { return (bridge, false) }
+            // Before it comes up (a crash may have left it down after creation).
+            if try hideHost(on: bridge) { actions.append(Action(description: "set addrgenmode none on \(name)")) }
             let wrongMTU = mtu.map { $0 != bridge.mtu } ?? false
             if !bridge.isUp || wrongMTU {
                 try netlink { () throws(NetlinkError) in
@@ -118,7 +127,30 @@ public struct SegmentConverger {
         guard let created = try lookup(name, kind: "bridge") else {
             throw .wrongKind(name: name.rawValue, kind: nil, expected: "bridge")
         }
+        // Created down: no IPv6 address generation first, then up.
+        do {
+            _ = try hideHost(on: created)
+            try netlink { () throws(NetlinkError) in try network.setLink(created, up: true) }
+        } catch {
+            try? network.deleteLink(created)
+            throw error
+        }
         return (created, true)
+    }
+
+    /// Makes the bridge generate no IPv6 link-local address: a guest on the segment must
+    /// not reach the host's own services at fe80::...%brvx-N. Returns whether it changed
+    /// anything; a kernel without IPv6 has nothing to hide.
+    private func hideHost(on bridge: Link) throws(ConvergeError) -> Bool {
+        guard !bridge.generatesNoIPv6Address else { return false }
+        do {
+            try network.disableIPv6AddressGeneration(of: bridge)
+        } catch  where error.errno == EAFNOSUPPORT {
+            return false
+        } catch {
+            throw .netlink(error)
+        }
+        return true
     }
 
     /// Returns whether the segment is borrowed (an operator's matching devices).
@@ -173,7 +205,8 @@ public struct SegmentConverger {
         }
     }
 
-    /// Unicast: exactly one all-zero fdb entry per configured remote. EVPN: the bridge
+    /// Unicast: exactly one all-zero fdb entry per configured remote, marked converged by
+    /// the device's alias (see `verifiesForwarding`). EVPN: the bridge
     /// port's learning off and neigh_suppress on. Multicast needs nothing: the kernel joins
     /// the group on the underlay when the device comes up.
     private func ensureForwarding(_ plan: SegmentPlan, vxlan name: InterfaceName, actions: inout [Action])
@@ -185,6 +218,8 @@ public struct SegmentConverger {
             case .multicast:
                 break
             case .unicast:
+                let alias = Ownership.forwardingAlias(remotes: plan.remotes)
+                if !verifiesForwarding, alias != nil, vxlan.alias == alias { return }
                 let present = try network.defaultDestinations(of: vxlan)
                 for remote in plan.remotes where !present.contains(remote) {
                     try network.appendDefaultDestination(remote, to: vxlan)
@@ -194,6 +229,8 @@ public struct SegmentConverger {
                     try network.deleteDefaultDestination(stale, from: vxlan)
                     actions.append(Action(description: "removed fdb 00:00:00:00:00:00 dst \(stale) from \(name)"))
                 }
+                // Last: a crash before this leaves the old alias, and the next call reads the fdb.
+                if let alias, vxlan.alias != alias { try network.setAlias(alias, of: vxlan) }
             case .evpn:
                 try network.setEVPNPortFlags(of: vxlan)
             }

@@ -14,6 +14,17 @@ public enum Ownership {
         guard group & 0xFF00_0000 == marker else { return nil }
         return try? VNI(group & 0x00FF_FFFF)
     }
+
+    /// The alias (IFLA_IFALIAS) an owned unicast vxlan device gets once its fdb holds one
+    /// default entry per remote, in that order: "libvirt-vxlan remotes 192.0.2.2
+    /// 192.0.2.3". Set last, after the entries, it marks the fdb as converged, so that a
+    /// later prepare can skip reading it. nil when the list does not fit the kernel's 255
+    /// bytes: then every prepare reads the fdb.
+    public static func forwardingAlias(remotes: [IPAddress]) -> String? {
+        var alias = "libvirt-vxlan remotes"
+        for remote in remotes { alias += " " + remote.description }
+        return alias.utf8.count <= 255 ? alias : nil
+    }
 }
 
 /// The two device names of one VNI. Enough to tear a segment down, even when the VNI

@@ -71,8 +71,10 @@ struct SegmentOptions: ParsableArguments {
         do { return try derive(config) } catch { throw Failure.configuration(String(describing: error)) }
     }
 
+    /// The operator's converger reads every fdb it manages: `ensure` also repairs entries
+    /// changed by hand, which the hook, trusting the devices' aliases, does not see.
     func converger() throws -> SegmentConverger {
-        SegmentConverger(network: try common.openNetlink())
+        SegmentConverger(network: try common.openNetlink(), verifiesForwarding: true)
     }
 }
 

@@ -222,9 +222,10 @@ struct HookProcessTests {
         }
     }
 
-    /// kill -9 after each change of prepare (unicast: bridge, vxlan, two fdb entries, the
-    /// user record), then one more prepare must complete the segment and the record.
-    @Test(arguments: 1...5)
+    /// kill -9 after each change of prepare (unicast: bridge created down, its addrgenmode,
+    /// bridge up, vxlan, two fdb entries, the alias that marks the fdb converged, the user
+    /// record), then one more prepare must complete the segment and the record.
+    @Test(arguments: 1...8)
     func testCrashAfterAnyStepOfPrepareConvergesOnTheNextCall(step: Int) throws {
         let host = try HookHost(
             "crash", config: "underlay = \"ul0\"\nmode = \"unicast\"\nremotes = [\"192.0.2.2\", \"192.0.2.3\"]\n")

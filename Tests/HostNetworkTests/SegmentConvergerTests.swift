@@ -79,12 +79,46 @@ struct SegmentConvergerTests {
         #expect(vxlan.vxlanData["learning"] as? Bool == true)
     }
 
+    /// Guests on the segment must not reach the host at fe80::...%brvx-N: our bridge is
+    /// made with addrgenmode none before its port brings the carrier, and an owned bridge
+    /// found with IPv6 address generation on is switched off.
+    @Test func testBridgeGivesTheHostNoIPv6AddressOnTheSegment() throws {
+        let host = try Host("no-ll")
+        try host.ensure(5001)
+        #expect(try host.link("brvx-5001")?["inet6_addr_gen_mode"] as? String == "none")
+        #expect(try host.namespace.ip("-6", "-o", "addr", "show", "dev", "brvx-5001").isEmpty)
+
+        try host.namespace.ip("link", "set", "brvx-5001", "addrgenmode", "eui64")
+        #expect(try host.ensure(5001).actions.map(\.description) == ["set addrgenmode none on brvx-5001"])
+        #expect(try host.link("brvx-5001")?["inet6_addr_gen_mode"] as? String == "none")
+    }
+
     @Test func testEnsureCreatesUnicastSegmentWithOneDefaultEntryPerRemote() throws {
         let host = try Host("ucast", mode: .unicast)
         try host.ensure(5002)
         let vxlan = try #require(try host.link("vxlan5002"))
         #expect(vxlan.vxlanData["local"] as? String == "192.0.2.1")
         #expect(vxlan.vxlanData["group"] == nil)
+        #expect(try defaultDestinations(host, "vxlan5002") == ["192.0.2.2", "192.0.2.3"])
+        #expect(vxlan["ifalias"] as? String == "libvirt-vxlan remotes 192.0.2.2 192.0.2.3")
+    }
+
+    /// The alias marks the fdb converged: the hook's converger then skips reading it (the
+    /// kernel walks every device for that dump), so an entry deleted by hand stays
+    /// deleted until `vxlanctl ensure`, whose converger verifies. A changed remotes list
+    /// no longer matches the alias, so it always converges.
+    @Test func testAliasSkipsTheFdbReadAndVerifyingRepairsHandEdits() throws {
+        let host = try Host("ucast-alias", mode: .unicast)
+        try host.ensure(5002)
+        try run(
+            "bridge", "-n", host.namespace.name, "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan5002", "dst",
+            "192.0.2.3")
+        #expect(try host.ensure(5002).actions.isEmpty)
+        #expect(try defaultDestinations(host, "vxlan5002") == ["192.0.2.2"])
+
+        let verifying = SegmentConverger(network: try host.namespace.session(), verifiesForwarding: true)
+        let repaired = try verifying.ensure(host.plan(5002))
+        #expect(repaired.actions.map(\.description) == ["added fdb 00:00:00:00:00:00 dst 192.0.2.3 on vxlan5002"])
         #expect(try defaultDestinations(host, "vxlan5002") == ["192.0.2.2", "192.0.2.3"])
     }
 
@@ -95,6 +129,7 @@ struct SegmentConvergerTests {
         let result = try host.ensure(5002)
         #expect(result.actions.count == 2)
         #expect(try defaultDestinations(host, "vxlan5002") == ["192.0.2.3", "192.0.2.4"])
+        #expect(try host.link("vxlan5002")?["ifalias"] as? String == "libvirt-vxlan remotes 192.0.2.3 192.0.2.4")
     }
 
     @Test func testEnsureCreatesEVPNSegmentWithoutLearning() throws {
