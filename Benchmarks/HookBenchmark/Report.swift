@@ -44,6 +44,8 @@ struct ScalePoint: Codable {
     var prepareExisting: Distribution
     /// The same in unicast mode, which reads the vxlan device's fdb on every prepare.
     var prepareExistingUnicast: Distribution
+    /// How long the kernel stayed busy after the new VNIs before the probes ran.
+    var settleSeconds: Double
     var statusMicroseconds: Distribution
 }
 
@@ -97,8 +99,8 @@ struct Report: Codable {
         }
         print("")
         print("scale: medians in µs at each fill; new VNI = the hook calls that filled up to here, and ip -batch")
-        print("creating one more (the kernel's cost of a new VNI on a host this full)")
-        print("  VNIs  prepare existing  (unicast)  prepare new  ip -batch new  vxlanctl status")
+        print("creating one more (the kernel's cost of a new VNI on a host this full); probes wait for idle CPUs")
+        print("  VNIs  prepare existing  (unicast)  prepare new  ip -batch new  vxlanctl status  settled after")
         for point in scale.points {
             print(
                 [
@@ -106,6 +108,7 @@ struct Report: Codable {
                     format(point.prepareExistingUnicast.median).leftPadded(11),
                     format(point.prepareNew.median).leftPadded(13), format(point.ipCreate.median).leftPadded(15),
                     format(point.statusMicroseconds.median).leftPadded(17),
+                    String(format: "%.0f s", point.settleSeconds).leftPadded(15),
                 ].joined())
         }
         print(

@@ -103,7 +103,6 @@ final class Benchmark {
 
     func phases(runs: Int) throws -> [Row] {
         var samples: [String: [Double]] = [:]
-        for _ in 0..<runs { samples["true", default: []].append(command("/bin/true")) }
 
         let batch = "\(work)/create.batch"
         try """
@@ -114,29 +113,25 @@ final class Benchmark {
         link set vxlan90001 up
 
         """.write(toFile: batch, atomically: true, encoding: .utf8)
-        for _ in 0..<runs {
-            samples["ipCreate", default: []].append(command("/usr/sbin/ip", "-batch", batch))
-            samples["ipDelete", default: []].append(command("/usr/sbin/ip", "link", "del", "group", "77"))
-        }
-
-        for index in 0..<runs {
-            let vni = String(120_000 + index)
-            samples["shellNew", default: []].append(command(shell, "add", vni, "ul0"))
-            samples["shellExisting", default: []].append(command(shell, "add", vni, "ul0"))
-            samples["shellDelete", default: []].append(command(shell, "delete", vni, "ul0"))
-        }
-
+        // Interleaved: each round takes one sample of everything, so that a machine that
+        // speeds up or slows down during the run (a shared VM does) moves the baselines
+        // and the hook alike, and the ratios compare like with like.
         let resident = try guest("resident", vni: 100_001)
         callHook(resident, "prepare", "begin")
         for index in 0..<runs {
+            samples["true", default: []].append(command("/bin/true"))
             samples["ignored", default: []].append(callHook(resident, "started", "begin"))
             // A guest joining a VNI that others already use: a new user every time.
             let joining = try guest("joining\(index)", vni: 100_001)
             samples["existing", default: []].append(callHook(joining, "prepare", "begin"))
-        }
-        for index in 0..<runs {
+            let vni = String(120_000 + index)
+            samples["shellNew", default: []].append(command(shell, "add", vni, "ul0"))
+            samples["shellExisting", default: []].append(command(shell, "add", vni, "ul0"))
             let fresh = try guest("fresh\(index)", vni: 110_000 + index)
             samples["new", default: []].append(callHook(fresh, "prepare", "begin"))
+            samples["ipCreate", default: []].append(command("/usr/sbin/ip", "-batch", batch))
+            samples["ipDelete", default: []].append(command("/usr/sbin/ip", "link", "del", "group", "77"))
+            samples["shellDelete", default: []].append(command(shell, "delete", vni, "ul0"))
             let started = now()
             samples["release", default: []].append(callHook(fresh, "release", "end"))
             waitForLock(lockPath(fresh.vni))
@@ -164,7 +159,8 @@ final class Benchmark {
 
     /// Brings up `levels.last` VNIs, one hook prepare each; at every level, measures
     /// `prepare begin` on an existing VNI and `vxlanctl status`.
-    func scale(levels: [Int], probes: Int) throws -> ScaleReport {
+    /// `settleLimit`: the longest wait for idle CPUs after each level's new VNIs.
+    func scale(levels: [Int], probes: Int, settleLimit: Double) throws -> ScaleReport {
         var points: [ScalePoint] = []
         var bringUp = 0.0
         var count = 0
@@ -175,6 +171,7 @@ final class Benchmark {
                 creations.append(callHook(try guest("s\(count)", vni: 200_000 + count), "prepare", "begin"))
             }
             bringUp += creations.reduce(0, +)
+            let settled = waitForIdleCPUs(limit: settleLimit)
             let prepares = try (0..<probes).map { _ in
                 callHook(try guest("probe", vni: 200_001), "prepare", "begin")
             }
@@ -190,6 +187,7 @@ final class Benchmark {
                 ScalePoint(
                     vnis: level, prepareNew: Distribution(creations), ipCreate: Distribution(floor),
                     prepareExisting: Distribution(prepares), prepareExistingUnicast: Distribution(unicastPrepares),
+                    settleSeconds: settled,
                     statusMicroseconds: Distribution(statuses)))
         }
         return ScaleReport(points: points, bringUpSeconds: bringUp / 1e6, bringUpCalls: count)

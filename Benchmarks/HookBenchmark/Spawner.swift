@@ -80,3 +80,31 @@ func waitForLock(_ path: String) {
     _ = flock(descriptor, LOCK_EX)
     close(descriptor)
 }
+
+/// Waits until the machine's CPUs are at least 90 % idle over one second, or `limit`
+/// seconds pass; returns the seconds waited. Thousands of new devices keep the kernel
+/// busy for seconds after they are made (IGMP reports, IPv6 duplicate address detection
+/// and router solicitations on each vxlan device): a guest start on a host that full
+/// meets a quiet kernel, so the per-call probes wait for one.
+func waitForIdleCPUs(limit: Double) -> Double {
+    let started = now()
+    var previous = cpuTimes()
+    while now() - started < limit * 1e6 {
+        sleep(1)
+        let current = cpuTimes()
+        let total = current.total - previous.total
+        if total > 0, Double(current.idle - previous.idle) / Double(total) >= 0.9 { break }
+        previous = current
+    }
+    return (now() - started) / 1e6
+}
+
+/// Jiffies of all CPUs from /proc/stat's first line: all of them, and idle + iowait.
+private func cpuTimes() -> (total: UInt64, idle: UInt64) {
+    guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+        let line = text.split(separator: "\n").first
+    else { return (0, 0) }
+    let fields = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+    guard fields.count >= 5 else { return (0, 0) }
+    return (fields.reduce(0, +), fields[3] + fields[4])
+}

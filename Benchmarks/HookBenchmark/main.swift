@@ -26,7 +26,8 @@ struct HookBenchmarkCommand: ParsableCommand {
         let storm = try (quick ? [(8, 2)] : [(8, 2), (32, 8), (128, 32)]).map {
             try benchmark.storm(processes: $0.0, vnis: $0.1)
         }
-        let scale = try benchmark.scale(levels: quick ? [1, 10, 50] : [1, 100, 1000, 4096], probes: quick ? 5 : 50)
+        let scale = try benchmark.scale(
+            levels: quick ? [1, 10, 50] : [1, 100, 1000, 4096], probes: quick ? 5 : 50, settleLimit: quick ? 5 : 60)
         let report = Report(
             quick: quick, kernel: kernelRelease(), cores: ProcessInfo.processInfo.activeProcessorCount,
             phases: phases, ratios: ratios(phases, scale), scale: scale, storm: storm,
