@@ -36,6 +36,23 @@ final class HookHost: @unchecked Sendable {  // immutable after init; only its c
 
     func exists(_ link: String) throws -> Bool { try namespace.link(link) != nil }
 
+    /// `vxlanctl gc --grace 0` on this host's configuration and state.
+    func collectGarbage() throws -> CommandResult {
+        try namespace.exec(
+            [builtProduct("vxlanctl"), "gc", "--grace", "0", "--config", config],
+            environment: ["LIBVIRT_VXLAN_STATE_DIR": state])
+    }
+
+    /// Guest g1 prepared on VNI 5001, then its `release end` with a crash point after
+    /// change `step`: the guest's XML and what the release did.
+    func releaseOfOneGuest(crashingAfter step: Int) throws -> (xml: String, release: CommandResult) {
+        let xml = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
+        #expect(try hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
+        let release = try hook(
+            "qemu", "g1", "release", "end", input: xml, environment: ["LIBVIRT_VXLAN_CRASH_AFTER": "\(step)"])
+        return (xml, release)
+    }
+
     /// A veth end as a port of `bridge`, as a guest's tap or an operator's device is.
     func addPort(_ name: String, to bridge: String) throws {
         try namespace.ip("link", "add", name, "type", "veth", "peer", "name", name + "p")
@@ -245,15 +262,9 @@ struct HookProcessTests {
     /// failed release. `vxlanctl gc` (or the next release on the VNI) removes it.
     @Test func testCrashAfterReleaseForgotTheUserLeavesASegmentGCRemoves() throws {
         let host = try HookHost("crash-forgot")
-        let xml = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
-        #expect(try host.hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
-        let crashed = try host.hook(
-            "qemu", "g1", "release", "end", input: xml, environment: ["LIBVIRT_VXLAN_CRASH_AFTER": "1"])
-        #expect(crashed.killed)
+        #expect(try host.releaseOfOneGuest(crashingAfter: 1).release.killed)
         #expect(try host.segmentIsComplete(5001) && host.users(5001).isEmpty)
-        let gc = try host.namespace.exec(
-            [builtProduct("vxlanctl"), "gc", "--grace", "0", "--config", host.config],
-            environment: ["LIBVIRT_VXLAN_STATE_DIR": host.state])
+        let gc = try host.collectGarbage()
         #expect(gc.status == 0, "\(gc.errors)")
         #expect(try !host.exists("brvx-5001") && !host.exists("vxlan5001"))
     }
@@ -264,10 +275,7 @@ struct HookProcessTests {
     /// exited 0.
     @Test func testCrashOfTheDetachedTeardownLeavesNoHalfSegment() throws {
         let host = try HookHost("crash-release")
-        let xml = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
-        #expect(try host.hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
-        let released = try host.hook(
-            "qemu", "g1", "release", "end", input: xml, environment: ["LIBVIRT_VXLAN_CRASH_AFTER": "2"])
+        let (xml, released) = try host.releaseOfOneGuest(crashingAfter: 2)
         #expect(released.status == 0 && !released.killed)
         host.settle(5001)
         #expect(try !host.exists("brvx-5001") && !host.exists("vxlan5001"))
@@ -314,9 +322,7 @@ struct GarbageCollectionTests {
             "link", "add", "vnet0", "address", "fe:54:00:00:00:01", "type", "veth", "peer", "name", "p0")
         try host.namespace.ip("link", "set", "vnet0", "master", "brvx-5002")
 
-        let gc = try host.namespace.exec(
-            [builtProduct("vxlanctl"), "gc", "--grace", "0", "--config", host.config],
-            environment: ["LIBVIRT_VXLAN_STATE_DIR": host.state])
+        let gc = try host.collectGarbage()
         #expect(gc.status == 0, "\(gc.errors)")
         #expect(gc.errors.contains("forgot gone (domain-\(uuid(1)))"))
         #expect(try !host.exists("brvx-5001"))
