@@ -239,8 +239,10 @@ public struct HookRunner {
             case .remove(let removal):
                 let detached =
                     teardownStyle == .detached
-                    && DetachedChild.run(keeping: lock.descriptor) { remove(removal, context: context) }
-                if !detached { remove(removal, context: context) }
+                    && DetachedChild.run(keeping: lock.descriptor) {
+                        remove(removal, context: context, inChild: true)
+                    }
+                if !detached { remove(removal, context: context, inChild: false) }
             case .leave(let result):
                 explain(result, context: context, names: names)
             }
@@ -252,9 +254,9 @@ public struct HookRunner {
 
     /// The deletion itself; in a detached child it needs a netlink socket of its own,
     /// since the parent goes on using its socket for the guest's other VNIs.
-    private func remove(_ removal: SegmentConverger.Removal, context: String) {
+    private func remove(_ removal: SegmentConverger.Removal, context: String, inChild: Bool) {
         do {
-            let session = teardownStyle == .detached ? try NetlinkSession() : network
+            let session = inChild ? try NetlinkSession() : network
             for action in try SegmentConverger(network: session).remove(removal) {
                 journal.log(.notice, "\(context): \(action)")
             }

@@ -161,7 +161,9 @@ public struct SegmentConverger {
             guard bridge.isOwned(for: plan.vni) else { throw .foreignBridge(bridge.name) }
             try createVXLAN(spec, plan: plan, bridge: bridge)
             actions.append(Action(description: "created \(spec.name) (\(describe(spec))) in \(bridge.name)"))
-            try ensureForwarding(plan, vxlan: spec.name, actions: &actions)
+            if plan.mode != .multicast, let created = try lookup(spec.name, kind: "vxlan") {
+                try ensureForwarding(plan, vxlan: created, actions: &actions)
+            }
             return false
         }
         let differences = self.differences(vxlan.vxlan, spec)
@@ -191,7 +193,8 @@ public struct SegmentConverger {
                 Action(description: "repaired \(vxlan.name) (up, port of \(bridge.name), mtu \(spec.mtu ?? vxlan.mtu))")
             )
         }
-        try ensureForwarding(plan, vxlan: spec.name, actions: &actions)
+        // The link found above: its index and alias are what a repair left them.
+        try ensureForwarding(plan, vxlan: vxlan, actions: &actions)
         return false
     }
 
@@ -209,10 +212,8 @@ public struct SegmentConverger {
     /// the device's alias (see `verifiesForwarding`). EVPN: the bridge
     /// port's learning off and neigh_suppress on. Multicast needs nothing: the kernel joins
     /// the group on the underlay when the device comes up.
-    private func ensureForwarding(_ plan: SegmentPlan, vxlan name: InterfaceName, actions: inout [Action])
-        throws(ConvergeError)
-    {
-        guard plan.mode != .multicast, let vxlan = try lookup(name, kind: "vxlan") else { return }
+    private func ensureForwarding(_ plan: SegmentPlan, vxlan: Link, actions: inout [Action]) throws(ConvergeError) {
+        let name = vxlan.name
         try netlink { () throws(NetlinkError) in
             switch plan.mode {
             case .multicast:
