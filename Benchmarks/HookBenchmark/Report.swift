@@ -24,6 +24,8 @@ struct Row: Codable {
     var key: String
     var label: String
     var microseconds: Distribution
+    /// The process's page faults (for "until the links are gone": the release call's).
+    var minorFaults: Distribution
 }
 
 /// A ratio of two medians from the same run, with the issue's target where it has one.
@@ -84,10 +86,12 @@ struct Report: Codable {
         print(
             "libvirt-vxlan benchmarks: \(kernel), \(cores) cores\(quick ? " (quick mode: too few runs to quote)" : "")")
         print("")
-        line("per phase, one process each", "runs", "median µs", "p90 µs")
+        line("per phase, one process each", "runs", "median µs", "p90 µs   page faults")
         for row in phases {
             line(
-                row.label, "\(row.microseconds.runs)", format(row.microseconds.median), format(row.microseconds.p90))
+                row.label, "\(row.microseconds.runs)", format(row.microseconds.median),
+                format(row.microseconds.p90).padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + format(row.minorFaults.median))
         }
         print("")
         line("ratios (same run)", "", "value", "target")
@@ -97,6 +101,11 @@ struct Report: Codable {
                 ratio.label, "", String(format: "%.2f", ratio.value),
                 [ratio.target ?? "", verdict].joined(separator: " "))
         }
+        if !scale.points.isEmpty { printScale() }
+        if !storm.isEmpty { printStorm() }
+    }
+
+    private func printScale() {
         print("")
         print("scale: medians in µs at each fill; new VNI = the hook calls that filled up to here, and ip -batch")
         print("creating one more (the kernel's cost of a new VNI on a host this full); probes wait for idle CPUs")
@@ -118,6 +127,9 @@ struct Report: Codable {
                 scale.bringUpCalls, scale.bringUpSeconds,
                 scale.bringUpSeconds * 1000 / Double(max(1, scale.bringUpCalls)),
                 hookPeakKiB, linksLeftAfterTeardown))
+    }
+
+    private func printStorm() {
         print("")
         line("storm: concurrent hooks, mixed prepare/release", "N/VNIs", "calls/s", "p99 µs")
         for row in storm {

@@ -17,6 +17,8 @@ final class Benchmark {
     /// The same, with a unicast configuration: its prepare reads the vxlan device's fdb.
     let unicastSpawner: Spawner
     let hook: String
+    /// Another build of the hook, timed in the same rounds as `hook` (before/after).
+    let before: String?
     let vxlanctl: String
     let shell: String
     let work: String
@@ -25,8 +27,9 @@ final class Benchmark {
     private(set) var linksLeftAfterTeardown = 0
     private var guestCount = 0
 
-    init(hook: String, vxlanctl: String, shell: String, work: String) throws {
+    init(hook: String, before: String?, vxlanctl: String, shell: String, work: String) throws {
         self.hook = hook
+        self.before = before
         self.vxlanctl = vxlanctl
         self.shell = shell
         self.work = work
@@ -61,27 +64,31 @@ final class Benchmark {
         return Guest(name: name, uuid: uuid, vni: vni, xml: path)
     }
 
-    func hookCommand(_ guest: Guest, _ operation: String, _ sub: String) -> [String] {
-        [hook, "--kind", "qemu", guest.name, operation, sub, "-"]
+    func hookCommand(_ guest: Guest, _ operation: String, _ sub: String, binary: String? = nil) -> [String] {
+        [binary ?? hook, "--kind", "qemu", guest.name, operation, sub, "-"]
     }
 
     /// One hook call to its end; a failure stops the benchmark, which would measure nonsense.
     @discardableResult
-    func callHook(_ guest: Guest, _ operation: String, _ sub: String, unicast: Bool = false) -> Double {
-        let sample = (unicast ? unicastSpawner : spawner).run(hookCommand(guest, operation, sub), input: guest.xml)
+    func callHook(
+        _ guest: Guest, _ operation: String, _ sub: String, unicast: Bool = false, binary: String? = nil
+    ) -> Sample {
+        let command = hookCommand(guest, operation, sub, binary: binary)
+        let sample = (unicast ? unicastSpawner : spawner).run(command, input: guest.xml)
         guard sample.status == 0 else {
             fatalError("hook \(operation) \(sub) \(guest.name) exited \(sample.status): \(spawner.errors())")
         }
         hookPeakKiB = max(hookPeakKiB, sample.peakKiB)
-        return sample.microseconds
+        return sample
     }
 
-    func command(_ arguments: String...) -> Double {
+    @discardableResult
+    func command(_ arguments: String...) -> Sample {
         let sample = spawner.run(arguments)
         guard sample.status == 0 else {
             fatalError("\(arguments.joined(separator: " ")) exited \(sample.status): \(spawner.errors())")
         }
-        return sample.microseconds
+        return sample
     }
 
     func lockPath(_ vni: Int) -> String { "\(work)/state/locks/\(vni)" }
@@ -102,7 +109,7 @@ final class Benchmark {
     // MARK: 1. per phase, against /bin/true, ip -batch and the CloudStack procedure
 
     func phases(runs: Int) throws -> [Row] {
-        var samples: [String: [Double]] = [:]
+        var samples: [String: [Sample]] = [:]
 
         let batch = "\(work)/create.batch"
         try """
@@ -118,25 +125,34 @@ final class Benchmark {
         // and the hook alike, and the ratios compare like with like.
         let resident = try guest("resident", vni: 100_001)
         callHook(resident, "prepare", "begin")
+        /// Every hook phase once with `binary`, its samples under `prefix`: an ignored
+        /// phase, a new guest joining a VNI others use, a new VNI, its teardown.
+        func hookPhases(_ prefix: String, binary: String?, round: Int) throws {
+            samples[prefix + "ignored", default: []].append(callHook(resident, "started", "begin", binary: binary))
+            let joining = try guest("\(prefix)joining\(round)", vni: 100_001)
+            samples[prefix + "existing", default: []].append(callHook(joining, "prepare", "begin", binary: binary))
+            let fresh = try guest("\(prefix)fresh\(round)", vni: (binary == nil ? 110_000 : 130_000) + round)
+            samples[prefix + "new", default: []].append(callHook(fresh, "prepare", "begin", binary: binary))
+            let started = now()
+            let release = callHook(fresh, "release", "end", binary: binary)
+            samples[prefix + "release", default: []].append(release)
+            waitForLock(lockPath(fresh.vni))
+            samples[prefix + "gone", default: []].append(Sample(microseconds: now() - started, of: release))
+            if try !segmentIsGone(fresh.vni) { linksLeftAfterTeardown += 1 }
+        }
         for index in 0..<runs {
             samples["true", default: []].append(command("/bin/true"))
-            samples["ignored", default: []].append(callHook(resident, "started", "begin"))
-            // A guest joining a VNI that others already use: a new user every time.
-            let joining = try guest("joining\(index)", vni: 100_001)
-            samples["existing", default: []].append(callHook(joining, "prepare", "begin"))
             let vni = String(120_000 + index)
             samples["shellNew", default: []].append(command(shell, "add", vni, "ul0"))
             samples["shellExisting", default: []].append(command(shell, "add", vni, "ul0"))
-            let fresh = try guest("fresh\(index)", vni: 110_000 + index)
-            samples["new", default: []].append(callHook(fresh, "prepare", "begin"))
+            samples["shellDelete", default: []].append(command(shell, "delete", vni, "ul0"))
             samples["ipCreate", default: []].append(command("/usr/sbin/ip", "-batch", batch))
             samples["ipDelete", default: []].append(command("/usr/sbin/ip", "link", "del", "group", "77"))
-            samples["shellDelete", default: []].append(command(shell, "delete", vni, "ul0"))
-            let started = now()
-            samples["release", default: []].append(callHook(fresh, "release", "end"))
-            waitForLock(lockPath(fresh.vni))
-            samples["gone", default: []].append(now() - started)
-            if try !segmentIsGone(fresh.vni) { linksLeftAfterTeardown += 1 }
+            // Which build goes first alternates: each follows the other's teardown equally often.
+            let builds: [(String, String?)] = [("", nil)] + (before.map { [("before.", $0)] } ?? [])
+            for (prefix, binary) in index.isMultiple(of: 2) ? builds : builds.reversed() {
+                try hookPhases(prefix, binary: binary, round: index)
+            }
         }
 
         let labels: [(String, String)] = [
@@ -152,7 +168,18 @@ final class Benchmark {
             ("release", "hook: release end, last user (libvirt waits)"),
             ("gone", "hook: release end until the links are gone"),
         ]
-        return labels.map { Row(key: $0.0, label: $0.1, microseconds: Distribution(samples[$0.0] ?? [])) }
+        let beforeLabels =
+            before == nil
+            ? []
+            : labels.filter { $0.1.hasPrefix("hook: ") }.map {
+                ("before.\($0.0)", "before: " + $0.1.dropFirst("hook: ".count))
+            }
+        return (labels + beforeLabels).map {
+            let taken = samples[$0.0] ?? []
+            return Row(
+                key: $0.0, label: $0.1, microseconds: Distribution(taken.map(\.microseconds)),
+                minorFaults: Distribution(taken.map { Double($0.minorFaults) }))
+        }
     }
 
     // MARK: 2. scale
@@ -168,21 +195,24 @@ final class Benchmark {
             var creations: [Double] = []
             while count < level {
                 count += 1
-                creations.append(callHook(try guest("s\(count)", vni: 200_000 + count), "prepare", "begin"))
+                creations.append(
+                    callHook(try guest("s\(count)", vni: 200_000 + count), "prepare", "begin").microseconds)
             }
             bringUp += creations.reduce(0, +)
             let settled = waitForIdleCPUs(limit: settleLimit)
             let prepares = try (0..<probes).map { _ in
-                callHook(try guest("probe", vni: 200_001), "prepare", "begin")
+                callHook(try guest("probe", vni: 200_001), "prepare", "begin").microseconds
             }
             let unicastPrepares = try (0..<probes).map { _ in
-                callHook(try guest("probe-unicast", vni: 199_999), "prepare", "begin", unicast: true)
+                callHook(try guest("probe-unicast", vni: 199_999), "prepare", "begin", unicast: true).microseconds
             }
             let floor = (0..<max(probes / 5, 3)).map { _ in
-                defer { _ = command("/usr/sbin/ip", "link", "del", "group", "77") }
-                return command("/usr/sbin/ip", "-batch", "\(work)/create.batch")
+                defer { command("/usr/sbin/ip", "link", "del", "group", "77") }
+                return command("/usr/sbin/ip", "-batch", "\(work)/create.batch").microseconds
             }
-            let statuses = (0..<3).map { _ in command(vxlanctl, "status", "--config", "\(work)/vxlan.conf") }
+            let statuses = (0..<3).map { _ in
+                command(vxlanctl, "status", "--config", "\(work)/vxlan.conf").microseconds
+            }
             points.append(
                 ScalePoint(
                     vnis: level, prepareNew: Distribution(creations), ipCreate: Distribution(floor),

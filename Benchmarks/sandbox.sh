@@ -1,0 +1,40 @@
+# Sourced by Benchmarks/instructions and Benchmarks/hot-functions: builds the release
+# hook, makes a network namespace with an underlay ul0 and a scratch folder with the
+# configurations and guests those scripts run the hook on; both go away on exit.
+#
+# After sourcing: $hook, $ns, $work; `in_sandbox CMD...` runs a command in the namespace
+# with the hook's configuration and state in $work (multicast; `CONFIG=unicast.conf` for
+# unicast), reading $work/GUEST.xml for `hook_call GUEST OPERATION SUB [WRAPPER...]`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --static-swift-stdlib --product libvirt-vxlan-hook >/dev/null
+hook=$(swift build -c release --static-swift-stdlib --show-bin-path)/libvirt-vxlan-hook
+ns="lvxb-$$"
+work=$(mktemp -d)
+sandbox_cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
+trap sandbox_cleanup EXIT
+ip netns add "$ns"
+ip -n "$ns" link add ul0 type veth peer name ul0p
+ip -n "$ns" addr add 192.0.2.1/24 dev ul0
+ip -n "$ns" link set ul0 up
+printf 'underlay = "ul0"\n' >"$work/vxlan.conf"
+printf 'underlay = "ul0"\nmode = "unicast"\nremotes = ["192.0.2.2", "192.0.2.3"]\n' >"$work/unicast.conf"
+guest() {  # guest NAME NUMBER VNI
+    printf "<domain type='qemu'><name>%s</name><uuid>00000000-0000-4000-8000-%012d</uuid><devices><interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='brvx-%s'/></interface></devices></domain>" "$1" "$2" "$3" >"$work/$1.xml"
+}
+guest first 1 5001
+guest second 2 5001
+guest third 3 5002
+# hook_call GUEST OPERATION SUB [WRAPPER...]: the hook as libvirt calls it, under WRAPPER.
+hook_call() {
+    local name=$1 operation=$2 sub=$3
+    shift 3
+    ip netns exec "$ns" env LIBVIRT_VXLAN_CONFIG="$work/${CONFIG:-vxlan.conf}" LIBVIRT_VXLAN_STATE_DIR="$work/state" \
+        "$@" "$hook" --kind qemu "$name" "$operation" "$sub" - <"$work/$name.xml"
+}
+# executed_functions CALLGRIND_OUT...: the function names the profiles saw, one per line,
+# sorted (callgrind's "'2" recursion suffixes and unnamed addresses dropped).
+executed_functions() {
+    sed -nE 's/^c?fn=\([0-9]+\) (.*)$/\1/p' "$@" | sed -E "s/'[0-9]+$//" |
+        grep -vE '^(0x[0-9a-f]+|\(below main\))$' | LC_ALL=C sort -u
+}
