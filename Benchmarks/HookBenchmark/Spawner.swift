@@ -95,16 +95,17 @@ func waitForLock(_ path: String) {
     close(descriptor)
 }
 
-/// Waits until the machine's CPUs are at least 90 % idle over one second, or `limit`
-/// seconds pass; returns the seconds waited. Thousands of new devices keep the kernel
-/// busy for seconds after they are made (IGMP reports, IPv6 duplicate address detection
-/// and router solicitations on each vxlan device): a guest start on a host that full
-/// meets a quiet kernel, so the per-call probes wait for one.
-func waitForIdleCPUs(limit: Double) -> Double {
+/// Waits until the machine's CPUs are at least 90 % idle over `window` seconds, or
+/// `limit` seconds pass; returns the seconds waited. Thousands of new devices keep the
+/// kernel busy for seconds after they are made (IGMP reports, IPv6 duplicate address
+/// detection and router solicitations on each vxlan device), a deletion for tens of ms
+/// (RCU callbacks): a guest start meets a quiet kernel, so the probes wait for one.
+@discardableResult
+func waitForIdleCPUs(limit: Double, window: Double = 1) -> Double {
     let started = now()
     var previous = cpuTimes()
     while now() - started < limit * 1e6 {
-        sleep(1)
+        usleep(useconds_t(window * 1e6))
         let current = cpuTimes()
         let total = current.total - previous.total
         if total > 0, Double(current.idle - previous.idle) / Double(total) >= 0.9 { break }
