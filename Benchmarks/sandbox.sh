@@ -2,9 +2,10 @@
 # hook, makes a network namespace with an underlay ul0 and a scratch folder with the
 # configurations and guests those scripts run the hook on; both go away on exit.
 #
-# After sourcing: $hook, $ns, $work; `in_sandbox CMD...` runs a command in the namespace
-# with the hook's configuration and state in $work (multicast; `CONFIG=unicast.conf` for
-# unicast), reading $work/GUEST.xml for `hook_call GUEST OPERATION SUB [WRAPPER...]`.
+# After sourcing: $hook, $ns, $work, guests first and second (VNI 5001) and third (5002);
+# `hook_call GUEST OPERATION SUB [WRAPPER...]` runs the hook in the namespace on
+# $work/GUEST.xml with its configuration and state in $work (multicast;
+# `CONFIG=unicast.conf` for unicast); `executed_functions` lists what callgrind saw.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --static-swift-stdlib --product libvirt-vxlan-hook >/dev/null
