@@ -137,16 +137,19 @@ public struct HookRunner {
 
     // MARK: one VNI, under its lock
 
-    private func ensure(_ plan: SegmentPlan, for context: String) throws(HookError) {
+    /// `context` names the caller in log lines; a call that changes nothing logs nothing
+    /// and never builds it.
+    private func ensure(_ plan: SegmentPlan, for context: @autoclosure () -> String) throws(HookError) {
         do {
             let result = try converger.ensure(plan)
-            for action in result.actions { journal.log(.notice, "\(context) VNI \(plan.vni): \(action)") }
+            for action in result.actions { journal.log(.notice, "\(context()) VNI \(plan.vni): \(action)") }
             if result.borrowed {
                 journal.log(
-                    .info, "\(context) VNI \(plan.vni): using \(plan.names.bridge), which libvirt-vxlan did not create")
+                    .info,
+                    "\(context()) VNI \(plan.vni): using \(plan.names.bridge), which libvirt-vxlan did not create")
             }
         } catch {
-            journal.log(.error, "\(context) VNI \(plan.vni): \(error)")
+            journal.log(.error, "\(context()) VNI \(plan.vni): \(error)")
             throw .refused("VNI \(plan.vni): \(error)")
         }
     }

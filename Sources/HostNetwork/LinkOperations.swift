@@ -28,11 +28,11 @@ extension NetlinkSession {
     }
 
     private func link(
-        lookup operation: String, _ get: (inout OpaquePointer?) -> Int32
+        lookup operation: @autoclosure () -> String, _ get: (inout OpaquePointer?) -> Int32
     ) throws(NetlinkError) -> Link? {
         var found: OpaquePointer?
         do {
-            try call(operation) { get(&found) }
+            try call(operation()) { get(&found) }
         } catch  where error.isNoSuchDevice {
             return nil
         }

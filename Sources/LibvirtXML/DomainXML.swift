@@ -22,7 +22,7 @@ extension DomainDescription {
         -> [GuestInterface]
     {
         var interfaces: [GuestInterface] = []
-        for element in try document.nodes("devices/interface", at: domain) {
+        for element in document.nodes("devices/interface", at: domain) {
             if let interface = try GuestInterface(element: element, in: document) {
                 interfaces.append(interface)
             }
@@ -42,7 +42,7 @@ extension GuestInterface {
     fileprivate init?(element: XMLNode, in document: XMLDocument) throws(LibvirtXMLError) {
         let type = document.attribute("type", of: element)
         guard type == "bridge" || type == "network" else { return nil }
-        let namesNetwork = try document.node("source/@network", at: element) != nil
+        let namesNetwork = document.node("source/@network", at: element) != nil
         let source: Source =
             if type == "network" || namesNetwork {
                 .network(try document.requiredString("source/@network", at: element))
@@ -51,8 +51,8 @@ extension GuestInterface {
             }
         self.init(
             source: source,
-            mac: try document.string("mac/@address", at: element),
+            mac: document.string("mac/@address", at: element),
             mtu: try document.int("mtu/@size", at: element, in: MTUPolicy.validRange),
-            targetDevice: try document.string("target/@dev", at: element))
+            targetDevice: document.string("target/@dev", at: element))
     }
 }

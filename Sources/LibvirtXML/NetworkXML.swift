@@ -11,8 +11,8 @@ extension NetworkDescription {
     fileprivate init(element: XMLNode, in document: XMLDocument) throws(LibvirtXMLError) {
         self.init(
             name: try document.requiredString("name", at: element),
-            uuid: try document.string("uuid", at: element),
-            bridge: try document.string("bridge/@name", at: element),
+            uuid: document.string("uuid", at: element),
+            bridge: document.string("bridge/@name", at: element),
             forwardMode: try Self.forwardMode(of: element, in: document),
             mtu: try document.int("mtu/@size", at: element, in: MTUPolicy.validRange),
             overrides: try SegmentOverrides(metadataOf: element, in: document))
@@ -23,7 +23,7 @@ extension NetworkDescription {
     private static func forwardMode(of network: XMLNode, in document: XMLDocument) throws(LibvirtXMLError)
         -> String?
     {
-        guard let forward = try document.node("forward", at: network) else { return nil }
+        guard let forward = document.node("forward", at: network) else { return nil }
         return document.attribute("mode", of: forward) ?? "nat"
     }
 }
@@ -36,7 +36,7 @@ extension NetworkPortDescription {
             uuid: try document.requiredString("uuid", at: element),
             ownerName: try document.requiredString("owner/name", at: element),
             ownerUUID: try document.requiredString("owner/uuid", at: element),
-            mac: try document.string("mac/@address", at: element))
+            mac: document.string("mac/@address", at: element))
     }
 }
 
@@ -47,7 +47,7 @@ extension NetworkHookData {
         let document = try XMLDocument(parsing: Array(bytes))
         let root = try document.root(named: ["hookData"])
         let network = try NetworkDescription(element: document.requiredNode("network", at: root), in: document)
-        guard let port = try document.node("networkport", at: root) else {
+        guard let port = document.node("networkport", at: root) else {
             self.init(network: network)
             return
         }

@@ -9,7 +9,7 @@ extension SegmentOverrides {
     /// `urn:x-libvirt-vxlan:1.0`, under any prefix); nil when there is none. Every
     /// value is validated here, so a bad one is reported against its attribute.
     init?(metadataOf network: XMLNode, in document: XMLDocument) throws(LibvirtXMLError) {
-        let elements = try document.nodes("metadata/\(XMLDocument.metadataPrefix):vxlan", at: network)
+        let elements = document.nodes("metadata/\(XMLDocument.metadataPrefix):vxlan", at: network)
         guard let element = elements.first else { return nil }
         // libvirt keeps one metadata element per namespace; two can only be hand-made,
         // and which one wins would be a guess.

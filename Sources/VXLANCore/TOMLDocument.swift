@@ -167,9 +167,11 @@ private struct Parser {
         }
     }
 
+    /// A-Z a-z 0-9 _ -, compared as ranges: Unicode's property tables are not needed for
+    /// ASCII, and reading them cost the hook a page fault or two per call.
     static func isBareKeyScalar(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII
-            && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-")
+        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+            || scalar == "_" || scalar == "-"
     }
 
     mutating func bareKey() throws(SyntaxError) -> String {

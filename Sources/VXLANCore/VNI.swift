@@ -81,10 +81,13 @@ public struct VNIRange: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-extension StringProtocol {
+extension String {
     /// The text with control characters made visible, so a hostile name cannot forge a
     /// second line in a log or in the one-line error libvirt shows to the user.
     public var escapedForMessage: String {
+        // Most names have nothing to escape; return those without walking their scalars.
+        // Control characters are single UTF-8 bytes, and 64 bytes are at most 64 scalars.
+        if utf8.count <= 64, !utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) { return self }
         var out = ""
         for scalar in unicodeScalars.prefix(64) {
             if scalar.value < 0x20 || scalar.value == 0x7f {

@@ -78,6 +78,34 @@ struct DomainXMLTests {
         #expect(domain.interfaces.isEmpty)
     }
 
+    // libvirt's elements and attributes have no namespace, as XPath's unprefixed names
+    // require; one in another namespace is someone else's, whatever its local name.
+    @Test("elements and attributes in another namespace are not libvirt's")
+    func otherNamespaces() throws {
+        let xml = """
+            <domain xmlns:x='urn:example'><x:name>other</x:name><name>g</name><uuid>u</uuid><devices>
+              <interface type='bridge' xmlns='urn:example'><source bridge='brvx-1'/></interface>
+              <x:interface type='bridge'><source bridge='brvx-2'/></x:interface>
+              <interface type='bridge'><source x:bridge='brvx-3' bridge='brvx-4'/><x:mac address='52:54:00:00:00:09'/></interface>
+            </devices></domain>
+            """
+        let domain = try DomainDescription(parsingDomainXML: bytes(xml))
+        #expect(domain.name == "g")
+        #expect(domain.interfaces == [GuestInterface(source: .bridge("brvx-4"))])
+    }
+
+    @Test("a bridge attribute only in another namespace is missing")
+    func namespacedAttributeOnly() {
+        let xml = """
+            <domain xmlns:x='urn:example'><name>g</name><uuid>u</uuid><devices>
+              <interface type='bridge'><source x:bridge='brvx-3'/></interface>
+            </devices></domain>
+            """
+        #expect(
+            parseError { () throws(LibvirtXMLError) in try DomainDescription(parsingDomainXML: bytes(xml)) }
+                == .missingValue(location: "/domain/devices/interface/source/@bridge"))
+    }
+
     @Test(
         "interface MTU outside 68-65535 or not a plain number is refused",
         arguments: ["67", "65536", "0", "-1", "+1500", "01500", "1500 ", "0x5dc", "", "99999999999999999999"])

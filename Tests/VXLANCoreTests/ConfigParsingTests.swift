@@ -99,6 +99,9 @@ struct ConfigParsingTests {
         ("vni_ranges = [\"1-10\"", 1, ["array is not closed"]),
         ("\n\nmode = ", 3, ["expected a value"]),
         ("a.b = 1", 1, ["dotted keys"]),
+        // Bare keys are ASCII letters, digits, '_' and '-', as TOML has them.
+        ("ünderlay = \"eth0\"", 1, ["expected a key"]),
+        ("undérlay = \"eth0\"", 1, ["expected '=' after key 'und'"]),
         ("[[names]]", 1, ["arrays of tables"]),
         ((1...17).map { "[t\($0)]" }.joined(separator: "\n"), 17, ["more than 16 tables"]),
         ("underlay = \"\"\"eth0\"\"\"", 1, ["multi-line strings"]),

@@ -30,6 +30,22 @@ struct VNITests {
         #expect(!message.contains("\n"))
         #expect(message.contains("\\xa"))
     }
+
+    // Both sides of the shortcut for names with nothing to escape: 64 bytes, control
+    // characters, and scalars of more than one byte.
+    @Test(
+        arguments: [
+            ("web1", "web1"),
+            (String(repeating: "a", count: 64), String(repeating: "a", count: 64)),
+            (String(repeating: "a", count: 65), String(repeating: "a", count: 64) + "..."),
+            (String(repeating: "é", count: 40), String(repeating: "é", count: 40)),
+            (String(repeating: "é", count: 65), String(repeating: "é", count: 64) + "..."),
+            ("a\tb\u{7F}c\r", "a\\x9b\\x7fc\\xd"),
+            ("ünïcode\u{1B}[31m", "ünïcode\\x1b[31m"),
+        ])
+    func testEscapedForMessage(text: String, escaped: String) {
+        #expect(text.escapedForMessage == escaped)
+    }
 }
 
 struct InterfaceNameTests {
