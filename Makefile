@@ -49,7 +49,7 @@ install-package: deb
 # For hosts without dpkg: the package's files and its postinst, by hand.
 install: release
 	install -D -m 0755 .build/release/libvirt-vxlan-hook $(DESTDIR)/usr/libexec/libvirt-vxlan/libvirt-vxlan-hook
-	install -D -m 0755 Hooks/reload-libvirt $(DESTDIR)/usr/libexec/libvirt-vxlan/reload-libvirt
+	install -D -m 0755 Hooks/reload-libvirt Hooks/apparmor-rule -t $(DESTDIR)/usr/libexec/libvirt-vxlan
 	install -D -m 0755 .build/release/vxlanctl $(DESTDIR)/usr/bin/vxlanctl
 	install -D -m 0644 Packaging/libvirt-vxlan-hook.8 $(DESTDIR)/usr/share/man/man8/libvirt-vxlan-hook.8
 	test -e $(DESTDIR)$(CONFIG_DIR)/vxlan.conf || install -D -m 0644 Samples/vxlan.conf $(DESTDIR)$(CONFIG_DIR)/vxlan.conf

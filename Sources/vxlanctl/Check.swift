@@ -12,8 +12,11 @@ struct Check: ParsableCommand {
             vxlan support (a throw-away device in a temporary network namespace); the \
             underlay exists, is up and has an address; the MTU guests get; \
             net.ipv4.igmp_max_memberships against the multicast VNIs (multicast mode); \
-            the firewall on the UDP dstport (nftables, iptables); the hooks installed and \
-            seen by the running libvirt daemon. Exit status 1 if any line is FAIL.
+            the firewall on the UDP dstport (nftables, iptables); AppArmor: whether each \
+            libvirt daemon's loaded profile lets it execute the hook (tested for real with \
+            aa-exec, as the daemon would run it); the hook entries: ours, and running; \
+            each running libvirt daemon started or reloaded after they were installed. \
+            Exit status 1 if any line is FAIL.
 
             Example: vxlanctl check --json
             """)
@@ -64,7 +67,7 @@ private struct HostChecks {
         results += underlay(network)
         if config.mode == .multicast { results.append(memberships(network)) }
         results.append(firewall())
-        results += hooks()
+        results += HookChecks().run()
         return results
     }
 
@@ -155,47 +158,5 @@ private struct HostChecks {
     private func output(of command: [String]) -> String? {
         guard let result = ChildProcess.run(command), result.status == 0 else { return nil }
         return result.output
-    }
-
-    /// The hook entries exist, and the running daemon started after them (libvirt finds
-    /// hooks at start and on SIGHUP).
-    private func hooks() -> [PreflightResult] {
-        let files = FileManager.default
-        var results: [PreflightResult] = []
-        var newest = Date.distantPast
-        for driver in ["qemu", "network"] {
-            let entry = "/etc/libvirt/hooks/\(driver).d/50-libvirt-vxlan"
-            guard files.isExecutableFile(atPath: entry) else {
-                results.append(
-                    PreflightResult(
-                        "hooks", .fail, "\(entry) is missing", fix: "install the libvirt-vxlan package (or see README)")
-                )
-                continue
-            }
-            let modified = (try? files.attributesOfItem(atPath: entry)[.modificationDate] as? Date) ?? nil
-            newest = max(newest, modified ?? .distantPast)
-            results.append(PreflightResult("hooks", .pass, "\(entry) installed"))
-        }
-        let daemons = ["libvirtd", "virtqemud", "virtnetworkd"].compactMap { name -> (String, Date)? in
-            guard
-                let pid = try? String(contentsOfFile: "/run/\(name).pid", encoding: .utf8)
-                    .trimmingCharacters(in: .whitespacesAndNewlines),
-                let started = (try? files.attributesOfItem(atPath: "/proc/\(pid)")[.creationDate] as? Date)
-                    ?? (try? files.attributesOfItem(atPath: "/proc/\(pid)")[.modificationDate] as? Date)
-            else { return nil }
-            return (name, started)
-        }
-        if daemons.isEmpty {
-            results.append(PreflightResult("daemon", .warn, "no running libvirtd, virtqemud or virtnetworkd found"))
-        }
-        for (name, started) in daemons {
-            results.append(
-                started >= newest
-                    ? PreflightResult("daemon", .pass, "\(name) started after the hooks were installed")
-                    : PreflightResult(
-                        "daemon", .warn, "\(name) started before the hooks were installed and does not run them yet",
-                        fix: "systemctl reload \(name)"))
-        }
-        return results
     }
 }
