@@ -1,22 +1,34 @@
-# libvirt-vxlan. `make test` is what CI runs; `make install-package` installs the product.
+# libvirt-vxlan. `make install-package` installs the product; `make test` is what CI runs.
 SWIFT ?= swift
 CONFIG_DIR ?= /etc/libvirt-vxlan
+# Release builds for the package and `make install` have a folder of their own, so that
+# a package built while `swift test` holds .build does not wait for it.
+RELEASE_SCRATCH ?= .build-deb
 # Seconds per fuzz target for `make fuzz`; Fuzz/run 600 for a long run.
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build release lint test fuzz demo deb install-package install uninstall clean
+.PHONY: all build-deps test-deps build release lint test fuzz demo deb install-package system-test \
+	install uninstall clean
 
 all: build
 
-deps:
-	Scripts/install-dependencies
+# What building the package needs (Debian's -dev packages, debhelper); `make test` adds
+# the test tools (libvirtd, QEMU, FRR...), which a production host never needs.
+build-deps:
+	Scripts/install-dependencies build
 
-build: deps
+test-deps:
+	Scripts/install-dependencies test
+
+build:
 	$(SWIFT) build
 
-# Static Swift runtime: no toolchain needed on the host, and ~5 ms less start-up per run.
-release: deps
-	$(SWIFT) build -c release --static-swift-stdlib
+# The Swift runtime is linked statically: no toolchain on the host, and less start-up
+# per hook call. Man pages and shell completions are generated from vxlanctl itself.
+release:
+	$(SWIFT) build --scratch-path $(RELEASE_SCRATCH) -c release --static-swift-stdlib --product libvirt-vxlan-hook
+	$(SWIFT) build --scratch-path $(RELEASE_SCRATCH) -c release --static-swift-stdlib --product vxlanctl
+	Packaging/generate-docs $(RELEASE_SCRATCH)/release/vxlanctl $(RELEASE_SCRATCH)/docs
 
 # The style rules of .swift-format (no force unwraps or force tries, ordered imports...).
 lint:
@@ -24,13 +36,13 @@ lint:
 
 # Unit tests run anywhere; the namespace and overlay tests need root (they skip, and say
 # so, without it). Nothing touches the host's own network namespace.
-test: deps lint
+test: test-deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
 # libFuzzer + ASan on the XML readers and the configuration parser (Fuzz/README.md),
 # built with swiftc into .build-fuzz/; fails on any crash and names the input.
-fuzz: deps
+fuzz: test-deps
 	Fuzz/run $(FUZZ_SECONDS)
 
 # A guest started with virsh in a sandboxed libvirtd, its VXLAN segment, a ping across
@@ -38,27 +50,48 @@ fuzz: deps
 demo:
 	Scripts/demo
 
-# The Debian package, in .build/deb/ (Packaging/build-deb).
-deb: deps
+# The Debian package (dpkg-buildpackage on debian/), moved to .build/deb/.
+deb: build-deps
 	Packaging/build-deb
 
 # Build the .deb and install it: the hooks go in place and running libvirt daemons reload.
 install-package: deb
 	apt-get install -y "$$(ls -t $(CURDIR)/.build/deb/libvirt-vxlan_*.deb | head -1)"
 
-# For hosts without dpkg: the package's files and its postinst, by hand.
+# The package on a stock Debian 12 system (AppArmor enforcing) in a QEMU VM: Tests/System.
+DEB ?=
+system-test:
+	Tests/System/run $(DEB)
+
+# What the package installs, under DESTDIR (debian/rules calls this). Without DESTDIR, on
+# a host without dpkg, it also runs the postinst: hooks in place, AppArmor, reload.
 install: release
-	install -D -m 0755 .build/release/libvirt-vxlan-hook $(DESTDIR)/usr/libexec/libvirt-vxlan/libvirt-vxlan-hook
+	install -D -m 0755 $(RELEASE_SCRATCH)/release/libvirt-vxlan-hook -t $(DESTDIR)/usr/libexec/libvirt-vxlan
 	install -D -m 0755 Hooks/reload-libvirt Hooks/apparmor-rule -t $(DESTDIR)/usr/libexec/libvirt-vxlan
-	install -D -m 0755 .build/release/vxlanctl $(DESTDIR)/usr/bin/vxlanctl
-	install -D -m 0644 Packaging/libvirt-vxlan-hook.8 $(DESTDIR)/usr/share/man/man8/libvirt-vxlan-hook.8
-	test -e $(DESTDIR)$(CONFIG_DIR)/vxlan.conf || install -D -m 0644 Samples/vxlan.conf $(DESTDIR)$(CONFIG_DIR)/vxlan.conf
-	test -n "$(DESTDIR)" || Hooks/postinst configure
+	install -D -m 0755 $(RELEASE_SCRATCH)/release/vxlanctl -t $(DESTDIR)/usr/bin
+	install -D -m 0644 $(RELEASE_SCRATCH)/docs/vxlanctl.8 Packaging/libvirt-vxlan-hook.8 -t $(DESTDIR)/usr/share/man/man8
+	install -D -m 0644 Packaging/vxlan.conf.5 -t $(DESTDIR)/usr/share/man/man5
+	install -D -m 0644 $(RELEASE_SCRATCH)/docs/vxlanctl.bash $(DESTDIR)/usr/share/bash-completion/completions/vxlanctl
+	install -D -m 0644 $(RELEASE_SCRATCH)/docs/_vxlanctl -t $(DESTDIR)/usr/share/zsh/vendor-completions
+	install -D -m 0644 $(RELEASE_SCRATCH)/docs/vxlanctl.fish -t $(DESTDIR)/usr/share/fish/vendor_completions.d
+	install -D -m 0644 Samples/frr-evpn.conf Samples/domain-bridge.xml Samples/network-vxlan-5001.xml \
+		-t $(DESTDIR)/usr/share/doc/libvirt-vxlan/examples
+	install -d $(DESTDIR)/etc/libvirt/hooks/qemu.d $(DESTDIR)/etc/libvirt/hooks/network.d
+	# The conffile: the documented sample with every setting commented out, so a fresh
+	# install runs on the defaults until the operator sets at least the underlay.
+	test -e $(DESTDIR)$(CONFIG_DIR)/vxlan.conf || { install -d $(DESTDIR)$(CONFIG_DIR) && \
+		sed -e 's/^\([a-z_]* = \)/# \1/' -e 's/^\[names\]$$/# [names]/' Samples/vxlan.conf \
+		>$(DESTDIR)$(CONFIG_DIR)/vxlan.conf; }
+	test -n "$(DESTDIR)" || debian/libvirt-vxlan.postinst configure
 
 uninstall:
-	test -n "$(DESTDIR)" || Hooks/prerm remove
-	rm -rf $(DESTDIR)/usr/libexec/libvirt-vxlan
-	rm -f $(DESTDIR)/usr/bin/vxlanctl $(DESTDIR)/usr/share/man/man8/libvirt-vxlan-hook.8
+	test -n "$(DESTDIR)" || debian/libvirt-vxlan.prerm remove
+	rm -rf $(DESTDIR)/usr/libexec/libvirt-vxlan $(DESTDIR)/usr/share/doc/libvirt-vxlan
+	rm -f $(DESTDIR)/usr/bin/vxlanctl $(DESTDIR)/usr/share/man/man8/vxlanctl.8 \
+		$(DESTDIR)/usr/share/man/man8/libvirt-vxlan-hook.8 $(DESTDIR)/usr/share/man/man5/vxlan.conf.5 \
+		$(DESTDIR)/usr/share/bash-completion/completions/vxlanctl \
+		$(DESTDIR)/usr/share/zsh/vendor-completions/_vxlanctl \
+		$(DESTDIR)/usr/share/fish/vendor_completions.d/vxlanctl.fish
 
 clean:
-	rm -rf .build
+	rm -rf .build $(RELEASE_SCRATCH)

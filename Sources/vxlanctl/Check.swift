@@ -123,7 +123,8 @@ private struct HostChecks {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
             let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
         else {
-            return PreflightResult("igmp", .warn, "cannot read \(path)")
+            return PreflightResult(
+                "igmp", .warn, "cannot read \(path)", fix: "run as root, in the host's own network namespace")
         }
         let devices = (try? network.links(ofKind: "vxlan")) ?? []
         let inUse = devices.filter { $0.vxlan?.group?.isMulticast == true && $0.vxlan?.dstport == config.dstport }
@@ -140,8 +141,11 @@ private struct HostChecks {
                 rules.contains("policy drop") || rules.contains(":INPUT DROP") || rules.contains("-j DROP")
                 || rules.contains(" drop")
             if !filtering {
+                // VXLAN has no authentication: whoever reaches the port puts frames on every segment.
                 return PreflightResult(
-                    "firewall", .pass, "\(command[0]): no input filtering; UDP \(port) is open to everyone", fix: open)
+                    "firewall", .warn,
+                    "\(command[0]): no input filtering; UDP \(port) is open to everyone, who can inject frames into every segment",
+                    fix: "vxlanctl firewall --apply (accepts VXLAN only from the other VTEPs; --peer CIDR adds more)")
             }
             if rules.contains("dport \(port)") || rules.contains("--dport \(port)") {
                 return PreflightResult("firewall", .pass, "\(command[0]): a rule names UDP \(port)")
