@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import HookRuntime
 import HostNetwork
 import VXLANCore
@@ -42,9 +43,7 @@ struct Check: ParsableCommand {
                 PreflightResult("config", .fail, failure.message, fix: "see Samples/vxlan.conf for every key"))
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            try printJSON(results)
         } else {
             for result in results {
                 print("\(result.level.rawValue)  \(result.check): \(result.message)")
@@ -121,7 +120,7 @@ private struct HostChecks {
     private func memberships(_ network: NetlinkSession) -> PreflightResult {
         let path = "/proc/sys/net/ipv4/igmp_max_memberships"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-            let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            let limit = Int(text.withoutSurroundingWhitespace)
         else {
             return PreflightResult(
                 "igmp", .warn, "cannot read \(path)", fix: "run as root, in the host's own network namespace")

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import HookRuntime
 
 /// A fixed command run to its end, with no shell in between: its arguments are never

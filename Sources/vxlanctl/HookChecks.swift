@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import HookRuntime
 import VXLANCore
 
@@ -117,9 +118,9 @@ struct HookChecks {
     /// The pid in `/run/NAME.pid` if that process is still NAME (a pid file can be stale).
     private func runningPID(_ name: String) -> pid_t? {
         guard let text = try? String(contentsOfFile: "/run/\(name).pid", encoding: .utf8),
-            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            let pid = pid_t(text.withoutSurroundingWhitespace),
             let command = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
-            command.trimmingCharacters(in: .newlines) == name
+            command.withoutSurroundingWhitespace == name
         else { return nil }
         return pid
     }
@@ -203,6 +204,11 @@ extension timespec {
 }
 
 extension String {
+    /// What a one-value file (/proc, a pid file) holds, without its newline.
+    var withoutSurroundingWhitespace: String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+
     fileprivate var firstLine: String {
         String(split(separator: "\n", omittingEmptySubsequences: true).first ?? "no output")
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import LibvirtClient
 import LibvirtXML
 import VXLANCore
@@ -267,9 +268,7 @@ extension NetworkCommand {
                     }
                 }
                 if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                    try printJSON(rows)
                     return
                 }
                 print(["NAME", "VNI", "ACTIVE", "AUTOSTART", "BRIDGE", "USERS"].joined(separator: "\t"))

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import HostNetwork
 import VXLANCore
 
@@ -47,10 +48,7 @@ struct Status: ParsableCommand {
             }
             let reports = segments.map { SegmentReport($0, context: context) }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                let data = try encoder.encode(StatusReport(segments: reports))
-                print(String(decoding: data, as: UTF8.self))
+                try printJSON(StatusReport(segments: reports))
             } else {
                 printTable(reports)
             }
@@ -69,7 +67,7 @@ struct Status: ParsableCommand {
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         for row in [header] + rows {
             let cells = row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                index == row.count - 1 ? cell : cell + String(repeating: " ", count: max(0, widths[index] - cell.count))
             }
             print(cells.joined(separator: "  "))
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FoundationEssentials
 import HookRuntime
 import HostNetwork
 import VXLANCore
@@ -33,6 +34,14 @@ struct VXLANCtl: ParsableCommand {
             Ensure.self, Teardown.self, Status.self, GarbageCollect.self, NetworkCommand.self, Check.self,
             Firewall.self,
         ])
+}
+
+/// The `--json` form of every command: stable key order, and paths and URIs as they are
+/// (`/etc/libvirt`, not `\/etc\/libvirt`).
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
 /// Options every subcommand takes.
