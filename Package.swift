@@ -53,13 +53,18 @@ let package = Package(
         .target(name: "LibvirtXML", dependencies: ["CLibXML2", "VXLANCore"], swiftSettings: strict),
         // rtnetlink through libnl: links, bridges, vxlan devices, fdb entries; the converger.
         .target(name: "HostNetwork", dependencies: ["CNetlink", "VXLANCore"], swiftSettings: strict),
+        // The rules of a segment's life (join, leave, reconcile, teardown, rollback) over
+        // protocols for links, user records and locks; HookRuntime implements them.
+        .target(name: "Lifecycle", dependencies: ["HostNetwork", "VXLANCore"], swiftSettings: strict),
 
         // The libvirt API (networks), for vxlanctl only: linking libvirt costs the hook ~10 ms.
         .target(name: "LibvirtClient", dependencies: ["CLibvirt"], swiftSettings: strict),
 
-        // What the hook does at run time: configuration file, (later) dispatch, users, locks.
+        // The hook at run time: argv and stdin, dispatch, configuration file, user records
+        // and locks under /run, the journal, the detached teardown.
         .target(
-            name: "HookRuntime", dependencies: ["VXLANCore", "LibvirtXML", "HostNetwork"], swiftSettings: strict),
+            name: "HookRuntime", dependencies: ["VXLANCore", "LibvirtXML", "HostNetwork", "Lifecycle"],
+            swiftSettings: strict),
 
         // The libvirt hook: argv + stdin -> HookRuntime. Links no libvirt (start-up cost).
         .executableTarget(
@@ -70,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "vxlanctl",
             dependencies: [
-                "VXLANCore", "HostNetwork", "HookRuntime", "LibvirtClient", "LibvirtXML",
+                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -87,7 +92,14 @@ let package = Package(
         .target(
             name: "NamespaceTestSupport", dependencies: ["HostNetwork"], path: "Tests/NamespaceTestSupport",
             swiftSettings: strict),
+        // In-memory links, user records and locks for the lifecycle's rules.
+        .target(
+            name: "LifecycleFakes", dependencies: ["Lifecycle", "HostNetwork", "VXLANCore"],
+            path: "Tests/LifecycleFakes", swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
+        .testTarget(
+            name: "LifecycleTests", dependencies: ["Lifecycle", "LifecycleFakes", "HostNetwork", "VXLANCore"],
+            swiftSettings: strict),
         .testTarget(
             name: "LibvirtXMLTests", dependencies: ["LibvirtXML", "VXLANCore", "CLibXML2"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
@@ -97,7 +109,8 @@ let package = Package(
         .testTarget(
             name: "HookRuntimeTests",
             dependencies: [
-                "HookRuntime", "VXLANCore", "HostNetwork", "NamespaceTestSupport", "libvirt-vxlan-hook", "vxlanctl",
+                "HookRuntime", "Lifecycle", "LifecycleFakes", "VXLANCore", "HostNetwork", "NamespaceTestSupport",
+                "libvirt-vxlan-hook", "vxlanctl",
             ],
             swiftSettings: strict),
         .testTarget(

@@ -21,6 +21,24 @@ public struct Link: Hashable, Sendable {
     public var generatesNoIPv6Address: Bool
     public var vxlan: VXLANAttributes?
 
+    public init(
+        index: Int32, name: String, kind: String?, isUp: Bool = true, mtu: Int = 1500, master: Int32 = 0,
+        group: UInt32 = 0, address: String = "", alias: String? = nil, generatesNoIPv6Address: Bool = true,
+        vxlan: VXLANAttributes? = nil
+    ) {
+        self.index = index
+        self.name = name
+        self.kind = kind
+        self.isUp = isUp
+        self.mtu = mtu
+        self.master = master
+        self.group = group
+        self.address = address
+        self.alias = alias
+        self.generatesNoIPv6Address = generatesNoIPv6Address
+        self.vxlan = vxlan
+    }
+
     /// The VNI libvirt-vxlan created this link for (its interface group), nil if foreign.
     public var ownerVNI: VNI? { Ownership.vni(ofGroup: group) }
 

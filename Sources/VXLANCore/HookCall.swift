@@ -87,7 +87,4 @@ public enum HookAction: Hashable, Sendable, CaseIterable {
         case .ignore, .reconnectDomain, .releaseDomain, .unplugPort, .stopNetwork: false
         }
     }
-
-    /// Whether the call reads the XML on stdin.
-    public var readsInput: Bool { self != .ignore }
 }
