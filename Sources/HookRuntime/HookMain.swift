@@ -5,10 +5,6 @@ import VXLANCore
 /// The hook process from argv to exit status:
 /// `argv + stdin -> HookCall -> HookRunner -> SegmentLifecycle -> exit status`.
 public enum HookMain {
-    /// libvirt's XML for one guest is a few KiB; this bounds what a hostile guest owner
-    /// can make the hook read.
-    static let maximumInput = 1 << 20
-
     public static func run(_ arguments: [String]) -> Int32 {
         run(arguments, input: readStandardInput)
     }
@@ -92,7 +88,7 @@ public enum HookMain {
 
     static func readStandardInput() throws -> [UInt8] {
         do {
-            return try readAll(from: STDIN_FILENO, limit: maximumInput)
+            return try readAll(from: STDIN_FILENO, limit: inputSizeLimit)
         } catch {
             throw InputError(description: "libvirt's XML on stdin: \(error)")
         }

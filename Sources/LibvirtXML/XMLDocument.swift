@@ -12,9 +12,6 @@ import VXLANCore
 ///
 /// Not `Sendable`: libxml2 documents are not safe to share.
 final class XMLDocument {
-    /// libvirt's domain XML is a few KiB; a megabyte leaves room for any real guest.
-    static let sizeLimit = 1 << 20
-
     /// No `NOENT` (entity substitution), `DTDLOAD`, `DTDATTR` or `HUGE`: each reopens an
     /// attack that the defaults keep closed. `NOERROR`/`NOWARNING` keep libxml2's own
     /// reporting off stderr.
@@ -124,7 +121,7 @@ final class XMLDocument {
 
     private static func parse(_ bytes: [UInt8]) throws(LibvirtXMLError) -> xmlDocPtr {
         let size = bytes.count
-        guard size <= sizeLimit else { throw .tooLarge(bytes: size, limit: sizeLimit) }
+        guard size <= inputSizeLimit else { throw .tooLarge(bytes: size, limit: inputSizeLimit) }
         xmlInitParser()
         guard let parser = xmlNewParserCtxt() else { throw .libxml2Failure("cannot create a parser context") }
         defer { xmlFreeParserCtxt(parser) }
@@ -301,14 +298,4 @@ extension String {
     func withXMLChars<Result>(_ body: (UnsafePointer<xmlChar>) -> Result) -> Result {
         withCString { chars in chars.withMemoryRebound(to: xmlChar.self, capacity: utf8.count + 1, body) }
     }
-}
-
-/// A strict decimal integer within `range`: ASCII digits only, no sign, no spaces, no
-/// leading zero. libvirt writes numbers this way; anything else is a typo or hostile.
-func decimal(_ text: String, in range: ClosedRange<Int>) -> Int? {
-    let digits = text.utf8
-    guard (1...18).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }),
-        digits.count == 1 || digits.first != UInt8(ascii: "0"), let value = Int(text), range.contains(value)
-    else { return nil }
-    return value
 }

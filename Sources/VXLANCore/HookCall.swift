@@ -1,3 +1,7 @@
+/// The most any input may hold, in bytes: libvirt's XML for a guest or network and the
+/// configuration file are a few KiB; this bounds what a hostile input makes us read.
+public let inputSizeLimit = 1 << 20
+
 /// A String-backed enum that prints as its raw value. Without a description, string
 /// interpolation of an enum goes through runtime reflection, whose protocol conformance
 /// scans cost the hook ~1.3 million instructions (40% of a `prepare`) per process.
