@@ -15,7 +15,7 @@ public struct SegmentStatus: Hashable, Sendable {
         self.ports = ports
     }
 
-    /// Both devices exist, are ours, and the vxlan device is an up port of an up bridge.
+    /// Both devices exist and the vxlan device is an up port of an up bridge, whoever made them.
     public var isComplete: Bool {
         guard let bridge, let vxlan else { return false }
         return bridge.isUp && vxlan.isUp && vxlan.master == bridge.index
