@@ -214,3 +214,18 @@ struct NetworkXMLTests {
 enum SegmentOverridesNames {
     static let all = ["vni", "mode", "group", "dstport", "ttl", "underlay", "local", "mtu"]
 }
+
+@Suite("Network definitions written")
+struct NetworkDefinitionXMLTests {
+    @Test("a definition's XML reads back as the same network, metadata and remotes included")
+    func definitionRoundTrip() throws {
+        var config = Config()
+        config.mode = .unicast
+        config.remotes = [try #require(IPAddress("192.0.2.12")), try #require(IPAddress("192.0.2.13"))]
+        let definition = try config.networkDefinition(for: VNI(5001), name: "tenant_a.1", mtu: 1400)
+        let parsed = try NetworkDescription(parsingNetworkXML: Array(definition.xml.utf8))
+        #expect(parsed.name == "tenant_a.1" && parsed.bridge == "brvx-5001" && parsed.forwardMode == "bridge")
+        #expect(parsed.overrides == definition.metadata)
+        #expect(parsed.overrides?.vni == definition.vni)
+    }
+}
