@@ -42,7 +42,7 @@ extension GuestInterface {
     fileprivate init?(element: XMLNode, in document: XMLDocument) throws(LibvirtXMLError) {
         let type = document.attribute("type", of: element)
         guard type == "bridge" || type == "network" else { return nil }
-        let namesNetwork = document.node("source/@network", at: element) != nil
+        let namesNetwork = document.string("source/@network", at: element) != nil
         let source: Source =
             if type == "network" || namesNetwork {
                 .network(try document.requiredString("source/@network", at: element))
