@@ -16,7 +16,7 @@ public struct UserRegistry: UserStore, Sendable {
         try state.makeFolders("vni", vni.description)
         let final = "\(state.usersPath(vni))/\(user.fileName)"
         let temporary = final + ".new"
-        // Appended by hand: joined(separator:) runs unspecialized, ~100,000 instructions.
+        // Appended by hand: joined(separator:) runs unspecialized here.
         var text = record.name.escapedForMessage + "\n"
         for mac in record.macs { text += mac + "\n" }
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)

@@ -2,9 +2,8 @@
 /// configuration file are a few KiB; this bounds what a hostile input makes us read.
 public let inputSizeLimit = 1 << 20
 
-/// A String-backed enum that prints as its raw value. Without a description, string
-/// interpolation of an enum goes through runtime reflection, whose protocol conformance
-/// scans cost the hook ~1.3 million instructions (40% of a `prepare`) per process.
+/// A String-backed enum that prints as its raw value: without a description, string
+/// interpolation of an enum goes through runtime reflection (conformance scans).
 public protocol DescribedByRawValue: CustomStringConvertible, RawRepresentable where RawValue == String {}
 
 extension DescribedByRawValue {
