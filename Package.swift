@@ -58,6 +58,10 @@ let package = Package(
         // protocols for links, user records and locks; HookRuntime implements them.
         .target(name: "Lifecycle", dependencies: ["HostNetwork", "VXLANCore"], swiftSettings: hookModule),
 
+        // Child processes started clean (posix_spawn): vxlanctl's commands, the tests' daemons,
+        // the benchmark's samples.
+        .target(name: "Spawn", swiftSettings: strict),
+
         // The libvirt API (networks), for vxlanctl only: linking libvirt costs the hook ~10 ms.
         .target(name: "LibvirtClient", dependencies: ["CLibvirt"], swiftSettings: strict),
 
@@ -76,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "vxlanctl",
             dependencies: [
-                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML",
+                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "Spawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -85,13 +89,13 @@ let package = Package(
         .executableTarget(
             name: "hook-benchmark",
             dependencies: [
-                "HostNetwork", "VXLANCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "HostNetwork", "Spawn", "VXLANCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/HookBenchmark", swiftSettings: strict),
 
         // Network namespaces, commands and temporary folders for the root tests.
         .target(
-            name: "NamespaceTestSupport", dependencies: ["HostNetwork"], path: "Tests/NamespaceTestSupport",
+            name: "NamespaceTestSupport", dependencies: ["HostNetwork", "Spawn"], path: "Tests/NamespaceTestSupport",
             swiftSettings: strict),
         // In-memory links, user records and locks for the lifecycle's rules.
         .target(
