@@ -166,11 +166,8 @@ private struct Field {
     }
 
     func interfaceName() throws(ConfigError) -> InterfaceName {
-        do { return try InterfaceName(try string()) } catch let error as InterfaceNameError {
-            throw invalid(error.description)
-        } catch {
-            throw error as? ConfigError ?? invalid("\(error)")
-        }
+        let text = try string()
+        do { return try InterfaceName(text) } catch { throw invalid(error.description) }
     }
 
     func unicastAddress() throws(ConfigError) -> IPAddress {
@@ -244,10 +241,7 @@ private struct Field {
     }
 
     func template() throws(ConfigError) -> NameTemplate {
-        do { return try NameTemplate(try string()) } catch let error as NameTemplateError {
-            throw invalid(error.description)
-        } catch {
-            throw error as? ConfigError ?? invalid("\(error)")
-        }
+        let text = try string()
+        do { return try NameTemplate(text) } catch { throw invalid(error.description) }
     }
 }
