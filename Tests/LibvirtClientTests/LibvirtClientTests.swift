@@ -1,3 +1,4 @@
+import Foundation
 import LibvirtClient
 import LibvirtXML
 import Testing
@@ -56,8 +57,13 @@ struct LibvirtClientTests {
 
     @Test func testLibvirtErrorsAreReturnedNotPrinted() throws {
         let libvirt = try testDriver()
-        #expect(throws: LibvirtError.self) { try libvirt.startNetwork("no-such-network") }
-        #expect(throws: LibvirtError.self) { try libvirt.defineNetwork("<network><name>x</name><bogus/>") }
+        let printed = try capturingStandardError {
+            writeToStandardError("marker\n")
+            #expect(throws: LibvirtError.self) { try libvirt.startNetwork("no-such-network") }
+            #expect(throws: LibvirtError.self) { try libvirt.defineNetwork("<network><name>x</name><bogus/>") }
+        }
+        #expect(printed.contains("marker"), "stderr was not captured")
+        #expect(!printed.contains("no-such-network") && !printed.contains("bogus"), "libvirt printed: \(printed)")
     }
 
     @Test func testConnectionFailureNamesTheURI() {
@@ -67,4 +73,29 @@ struct LibvirtClientTests {
             "\(error)".contains("connect to qemu+unix:///system?socket=/nonexistent/libvirt-sock")
         }
     }
+}
+
+/// What the process wrote on stderr while `body` ran (other tests' lines included: the
+/// caller looks for its own text).
+private func capturingStandardError(_ body: () throws -> Void) throws -> String {
+    var template = Array("/tmp/lvx-stderr-XXXXXX".utf8CString)
+    let file = mkstemp(&template)
+    guard file >= 0 else { throw POSIXError(.EIO) }
+    unlink(template)
+    defer { close(file) }
+    let saved = dup(STDERR_FILENO)
+    dup2(file, STDERR_FILENO)
+    defer {
+        dup2(saved, STDERR_FILENO)
+        close(saved)
+    }
+    try body()
+    var bytes = [UInt8](repeating: 0, count: 65_536)
+    let count = pread(file, &bytes, bytes.count, 0)
+    return String(decoding: bytes.prefix(max(0, count)), as: UTF8.self)
+}
+
+private func writeToStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
