@@ -1,5 +1,3 @@
-import Glibc
-import HostNetwork
 import LibvirtXML
 import Lifecycle
 import VXLANCore
