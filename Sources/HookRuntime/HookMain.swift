@@ -29,7 +29,7 @@ public enum HookMain {
             let state = StateDirectory.fromEnvironment()
             let lifecycle = SegmentLifecycle(
                 links: HostLinks(network: try HostLinks.openNetlink(), teardownStyle: .detached),
-                users: UserRegistry(state: state), locks: state, log: journal, now: { Int(time(nil)) })
+                users: UserRegistry(state: state), locks: state, journal: journal, now: { Int(time(nil)) })
             try HookRunner(config: config, lifecycle: lifecycle, journal: journal).run(call, input: input)
             return 0
         } catch {

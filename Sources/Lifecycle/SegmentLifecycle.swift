@@ -11,7 +11,7 @@ public struct SegmentLifecycle {
     let links: any SegmentLinks
     let users: any UserStore
     let locks: any SegmentLocks
-    let log: any LifecycleLog
+    let journal: any LifecycleLog
     /// A recorded guest counts as gone when none of its NICs is a port of the bridge and
     /// its record is older than this: long enough for any start (prepare -> tap on bridge).
     let staleAfter: Int
@@ -19,13 +19,13 @@ public struct SegmentLifecycle {
     let now: () -> Int
 
     public init(
-        links: any SegmentLinks, users: any UserStore, locks: any SegmentLocks, log: any LifecycleLog,
+        links: any SegmentLinks, users: any UserStore, locks: any SegmentLocks, journal: any LifecycleLog,
         staleAfter: Int = 300, now: @escaping () -> Int
     ) {
         self.links = links
         self.users = users
         self.locks = locks
-        self.log = log
+        self.journal = journal
         self.staleAfter = staleAfter
         self.now = now
     }
@@ -66,14 +66,14 @@ public struct SegmentLifecycle {
     private func ensure(_ plan: SegmentPlan, context: @autoclosure () -> String) throws(LifecycleError) {
         do {
             let result = try links.ensure(plan)
-            for action in result.actions { log.log(.notice, "\(context()) VNI \(plan.vni): \(action)") }
+            for action in result.actions { journal.log(.notice, "\(context()) VNI \(plan.vni): \(action)") }
             if result.borrowed {
-                log.log(
+                journal.log(
                     .info,
                     "\(context()) VNI \(plan.vni): using \(plan.names.bridge), which libvirt-vxlan did not create")
             }
         } catch {
-            log.log(.error, "\(context()) VNI \(plan.vni): \(error)")
+            journal.log(.error, "\(context()) VNI \(plan.vni): \(error)")
             throw .refused("VNI \(plan.vni): \(error)")
         }
     }
@@ -110,7 +110,7 @@ public struct SegmentLifecycle {
                 recorded = try forgetVanished(recorded, on: names, links: &links, context: context)
                 guard recorded.isEmpty else {
                     let holders = recorded.values.map(\.name).sorted().joined(separator: ", ")
-                    log.log(.info, "\(context) VNI \(names.vni): kept, used by \(holders)")
+                    journal.log(.info, "\(context) VNI \(names.vni): kept, used by \(holders)")
                     return
                 }
             } catch {
@@ -144,7 +144,7 @@ public struct SegmentLifecycle {
             }
             try users.remove(user, from: names.vni)
             remaining[user] = nil
-            log.log(
+            journal.log(
                 .warning,
                 "\(context) VNI \(names.vni): forgot \(record.name) (\(user)): none of its NICs is on \(names.bridge)")
         }
@@ -162,21 +162,21 @@ public struct SegmentLifecycle {
                 links.remove(removal, keeping: lock) { result in
                     switch result {
                     case .success(let actions):
-                        for action in actions { log.log(.notice, "\(context): \(action)") }
+                        for action in actions { journal.log(.notice, "\(context): \(action)") }
                     case .failure(let error):
-                        log.log(.error, "\(context): teardown failed: \(error)")
+                        journal.log(.error, "\(context): teardown failed: \(error)")
                     }
                 }
             case .leave(.notOwned(let name)):
-                log.log(.info, "\(context): \(name) was not created by libvirt-vxlan; left in place")
+                journal.log(.info, "\(context): \(name) was not created by libvirt-vxlan; left in place")
             case .leave(.inUse(let ports)):
-                log.log(.info, "\(context): kept, \(names.bridge) still has ports \(ports.joined(separator: ", "))")
+                journal.log(.info, "\(context): kept, \(names.bridge) still has ports \(ports.joined(separator: ", "))")
             case .leave(.absent), .leave(.removed):
                 break
             }
         } catch {
             // The user is gone already; what kept the segment is for the journal.
-            log.log(.error, "\(context): teardown failed: \(error)")
+            journal.log(.error, "\(context): teardown failed: \(error)")
         }
     }
 

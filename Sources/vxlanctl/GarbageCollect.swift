@@ -41,7 +41,7 @@ struct GarbageCollect: ParsableCommand {
             let vnis = Set(owned + UserRegistry(state: state).recordedVNIs()).sorted()
             let lifecycle = SegmentLifecycle(
                 links: HostLinks(network: network, teardownStyle: .inline), users: UserRegistry(state: state),
-                locks: state, log: Journal(echo: true), staleAfter: grace, now: { Int(time(nil)) })
+                locks: state, journal: Journal(echo: true), staleAfter: grace, now: { Int(time(nil)) })
             do {
                 let segments = try vnis.map { (vni) throws(PlanError) in try config.names(for: vni) }
                 try lifecycle.collectGarbage(segments)

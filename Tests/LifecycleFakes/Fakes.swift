@@ -168,6 +168,6 @@ public final class FakeHost {
 
     public var lifecycle: SegmentLifecycle {
         SegmentLifecycle(
-            links: links, users: users, locks: locks, log: log, staleAfter: 300, now: { [unowned self] in now })
+            links: links, users: users, locks: locks, journal: log, staleAfter: 300, now: { [unowned self] in now })
     }
 }
