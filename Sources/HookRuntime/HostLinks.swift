@@ -45,6 +45,8 @@ public struct HostLinks: SegmentLinks {
         _ removal: SegmentConverger.Removal, keeping lock: any SegmentLock,
         report: (Result<[SegmentConverger.Action], ConvergeError>) -> Void
     ) {
+        // The locks are StateDirectory's VNILocks: the child keeps the VNI's lock by keeping
+        // its descriptor open.
         if teardownStyle == .detached, let lock = lock as? VNILock,
             DetachedChild.run(keeping: lock.descriptor, { report(Self.remove(removal, with: nil)) })
         {

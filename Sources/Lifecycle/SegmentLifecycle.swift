@@ -120,11 +120,10 @@ public struct SegmentLifecycle {
         }
     }
 
-    /// `vxlanctl gc`: reconciles every VNI given and tears down what nobody uses any more.
-    public func collectGarbage(_ segments: [SegmentNames]) throws(LifecycleError) {
-        for names in segments {
-            try leave(nil, from: names, context: "gc")
-        }
+    /// `vxlanctl gc`, for one VNI: forgets vanished guests and tears the segment down if
+    /// nobody uses it any more.
+    public func collectGarbage(_ names: SegmentNames) throws(LifecycleError) {
+        try leave(nil, from: names, context: "gc")
     }
 
     /// Forgets guests that vanished without `release`: records older than `staleAfter`

@@ -42,11 +42,10 @@ struct GarbageCollect: ParsableCommand {
             let lifecycle = SegmentLifecycle(
                 links: HostLinks(network: network, teardownStyle: .inline), users: UserRegistry(state: state),
                 locks: state, journal: Journal(echo: true), staleAfter: grace, now: { Int(time(nil)) })
-            do {
-                let segments = try vnis.map { (vni) throws(PlanError) in try config.names(for: vni) }
-                try lifecycle.collectGarbage(segments)
-            } catch {
-                throw Failure.host(String(describing: error))
+            for vni in vnis {
+                do { try lifecycle.collectGarbage(config.names(for: vni)) } catch {
+                    throw Failure.host(String(describing: error))
+                }
             }
             print("gc: checked \(vnis.count) VNI\(vnis.count == 1 ? "" : "s")")
         }
