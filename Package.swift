@@ -2,27 +2,29 @@
 import PackageDescription
 
 /// Warnings are errors in every target we own (libvirt's Makefile does the same).
-///
-/// Concrete generic types (a `[String: Entry]`, a `Set<VNI>`) get direct metadata
-/// accessors instead of mangled-name lookups: a lookup makes the runtime check the key's
-/// Hashable conformance by scanning every conformance record of the binary, ~80,000
-/// instructions per type and half of what a hook `prepare` executed (callgrind).
-/// Release builds put each function in a section of its own, which the hook's link orders.
-let strict: [SwiftSetting] = [
-    .unsafeFlags(["-warnings-as-errors", "-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]),
-    .unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release)),
-]
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
 
-/// The hook's release build is fully static: resolving libxml2's, ICU's and libstdc++'s
-/// symbols at every exec (Debian links with -z now) was 80% of an ignored phase's
-/// instructions. The libraries are libxml-2.0's Libs.private (pkg-config --static).
-/// ld.lld places the functions a hook call executes (hot-functions.order, written by
-/// Benchmarks/hot-functions) together at the start of .text: an exec maps code one page
-/// fault at a time, and a call's code spread over 7.8 MB took ~80 faults of ~2.5 µs.
+/// The modules linked into the hook, whose start-up cost libvirt pays at every call.
+/// Concrete generic types (a `[String: Entry]`, a `Set<VNI>`) get direct metadata
+/// accessors instead of mangled-name lookups, each of which made the runtime scan every
+/// conformance record of the binary. Release builds put each function in a section of its
+/// own, which the hook's link orders (hot-functions.order).
+let hookModule: [SwiftSetting] =
+    strict + [
+        .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]),
+        .unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release)),
+    ]
+
+/// The hook's release build is fully static: no dynamic symbol resolution at every exec
+/// (Debian links libxml2 and ICU with -z now). The libraries are libxml-2.0's
+/// Libs.private (pkg-config --static). ld.lld places the functions a hook call executes
+/// (hot-functions.order, written by Benchmarks/hot-functions, checked by
+/// `Benchmarks/instructions --check`) together at the start of .text, so a call faults in
+/// fewer pages of code; an entry the binary no longer has is a linker warning.
 let hotFunctions = Context.packageDirectory + "/Sources/libvirt-vxlan-hook/hot-functions.order"
 let staticHook =
     ["-static-executable", "-use-ld=lld"]
-    + ["--symbol-ordering-file=\(hotFunctions)", "--no-warn-symbol-ordering"].flatMap { ["-Xlinker", $0] }
+    + ["-Xlinker", "--symbol-ordering-file=\(hotFunctions)"]
     + ["icuuc", "icudata", "lzma", "z", "stdc++", "m"].flatMap { ["-Xlinker", "-l\($0)"] }
 
 let package = Package(
@@ -30,7 +32,6 @@ let package = Package(
     products: [
         .executable(name: "vxlanctl", targets: ["vxlanctl"]),
         .executable(name: "libvirt-vxlan-hook", targets: ["libvirt-vxlan-hook"]),
-        .library(name: "VXLANCore", targets: ["VXLANCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -48,29 +49,38 @@ let package = Package(
             providers: [.apt(["libvirt-dev"])]),
 
         // Pure logic: configuration, names, VNIs, addresses, the plan. Imports no C library.
-        .target(name: "VXLANCore", swiftSettings: strict),
+        .target(name: "VXLANCore", swiftSettings: hookModule),
         // libvirt's domain and network XML, read through libxml2 into VXLANCore values.
-        .target(name: "LibvirtXML", dependencies: ["CLibXML2", "VXLANCore"], swiftSettings: strict),
+        .target(name: "LibvirtXML", dependencies: ["CLibXML2", "VXLANCore"], swiftSettings: hookModule),
         // rtnetlink through libnl: links, bridges, vxlan devices, fdb entries; the converger.
-        .target(name: "HostNetwork", dependencies: ["CNetlink", "VXLANCore"], swiftSettings: strict),
+        .target(name: "HostNetwork", dependencies: ["CNetlink", "VXLANCore"], swiftSettings: hookModule),
+        // The rules of a segment's life (join, leave, reconcile, teardown, rollback) over
+        // protocols for links, user records and locks; HookRuntime implements them.
+        .target(name: "Lifecycle", dependencies: ["HostNetwork", "VXLANCore"], swiftSettings: hookModule),
+
+        // Child processes started clean (posix_spawn): vxlanctl's commands, the tests' daemons,
+        // the benchmark's samples.
+        .target(name: "Spawn", swiftSettings: strict),
 
         // The libvirt API (networks), for vxlanctl only: linking libvirt costs the hook ~10 ms.
         .target(name: "LibvirtClient", dependencies: ["CLibvirt"], swiftSettings: strict),
 
-        // What the hook does at run time: configuration file, (later) dispatch, users, locks.
+        // The hook at run time: argv and stdin, dispatch, configuration file, user records
+        // and locks under /run, the journal, the detached teardown.
         .target(
-            name: "HookRuntime", dependencies: ["VXLANCore", "LibvirtXML", "HostNetwork"], swiftSettings: strict),
+            name: "HookRuntime", dependencies: ["VXLANCore", "LibvirtXML", "HostNetwork", "Lifecycle"],
+            swiftSettings: hookModule),
 
         // The libvirt hook: argv + stdin -> HookRuntime. Links no libvirt (start-up cost).
         .executableTarget(
             name: "libvirt-vxlan-hook", dependencies: ["HookRuntime"], exclude: ["hot-functions.order"],
-            swiftSettings: strict,
+            swiftSettings: hookModule,
             linkerSettings: [.unsafeFlags(staticHook, .when(configuration: .release))]),
 
         .executableTarget(
             name: "vxlanctl",
             dependencies: [
-                "VXLANCore", "HostNetwork", "HookRuntime", "LibvirtClient", "LibvirtXML",
+                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "Spawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -79,15 +89,22 @@ let package = Package(
         .executableTarget(
             name: "hook-benchmark",
             dependencies: [
-                "HostNetwork", "VXLANCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "HostNetwork", "Spawn", "VXLANCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/HookBenchmark", swiftSettings: strict),
 
         // Network namespaces, commands and temporary folders for the root tests.
         .target(
-            name: "NamespaceTestSupport", dependencies: ["HostNetwork"], path: "Tests/NamespaceTestSupport",
+            name: "NamespaceTestSupport", dependencies: ["HostNetwork", "Spawn"], path: "Tests/NamespaceTestSupport",
             swiftSettings: strict),
+        // In-memory links, user records and locks for the lifecycle's rules.
+        .target(
+            name: "LifecycleFakes", dependencies: ["Lifecycle", "HostNetwork", "VXLANCore"],
+            path: "Tests/LifecycleFakes", swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
+        .testTarget(
+            name: "LifecycleTests", dependencies: ["Lifecycle", "LifecycleFakes", "HostNetwork", "VXLANCore"],
+            swiftSettings: strict),
         .testTarget(
             name: "LibvirtXMLTests", dependencies: ["LibvirtXML", "VXLANCore", "CLibXML2"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
@@ -97,7 +114,8 @@ let package = Package(
         .testTarget(
             name: "HookRuntimeTests",
             dependencies: [
-                "HookRuntime", "VXLANCore", "HostNetwork", "NamespaceTestSupport", "libvirt-vxlan-hook", "vxlanctl",
+                "HookRuntime", "Lifecycle", "LifecycleFakes", "VXLANCore", "HostNetwork", "NamespaceTestSupport",
+                "libvirt-vxlan-hook", "vxlanctl",
             ],
             swiftSettings: strict),
         .testTarget(

@@ -10,7 +10,7 @@ public func fuzzDomainXML(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         checkMessage(error)
         return 0
     }
-    require(!domain.name.isEmpty && !domain.uuid.isEmpty, "accepted a domain without name or uuid")
+    require(!domain.name.isEmpty && domain.uuid?.isEmpty != true, "accepted a domain without name or with empty uuid")
     for interface in domain.interfaces {
         if let mtu = interface.mtu { require(MTUPolicy.validRange.contains(mtu), "accepted <mtu size='\(mtu)'>") }
     }

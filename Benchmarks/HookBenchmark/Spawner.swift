@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// One finished process: its wall time from spawn to reap, exit status, peak RSS and
 /// page faults.
@@ -20,7 +21,7 @@ extension Sample {
     }
 }
 
-/// Starts commands with posix_spawn and reaps them with wait4, which gives the wall time
+/// Starts commands with `spawn` and reaps them with wait4, which gives the wall time
 /// with no shell or `date` process in it, and each child's own peak RSS. stdout goes to
 /// /dev/null; stderr to a file, so that a failing call can be shown.
 struct Spawner {
@@ -34,21 +35,15 @@ struct Spawner {
 
     /// Spawns `arguments` with `input` (a file) on stdin; the caller reaps it.
     func start(_ arguments: [String], input: String = "/dev/null", slot: Int = 0) -> (pid: pid_t, started: Double) {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, input, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, errorPath(slot), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let argv = (arguments + environment).map { strdup($0) }
-        defer { argv.forEach { free($0) } }
-        let commandLine = Array(argv[..<arguments.count]) + [nil]
-        let environ = Array(argv[arguments.count...]) + [nil]
         let started = now()
-        var pid: pid_t = 0
-        let code = posix_spawn(&pid, arguments[0], &actions, nil, commandLine, environ)
-        guard code == 0 else { fatalError("cannot start \(arguments[0]): \(String(cString: strerror(code)))") }
-        return (pid, started)
+        do {
+            let pid = try spawn(
+                arguments, environment: environment, stdin: .file(input, flags: O_RDONLY),
+                stderr: .file(errorPath(slot), flags: O_WRONLY | O_CREAT | O_TRUNC))
+            return (pid, started)
+        } catch {
+            fatalError("\(error)")
+        }
     }
 
     /// Waits for any child; nil when none is left.

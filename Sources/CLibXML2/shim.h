@@ -8,8 +8,6 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <libxml/xpath.h>
-#include <libxml/xpathInternals.h>
 
 /* xmlFree is a global function pointer, which Swift 6 rejects as not
  * concurrency-safe; call it through a function. */

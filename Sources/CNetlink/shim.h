@@ -23,18 +23,6 @@
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
-/* setns(2) is declared only under _GNU_SOURCE, which a module header cannot count on. */
-extern int setns(int fd, int nstype);
-static inline int lvx_enter_network_namespace(int fd) {
-    return setns(fd, 0x40000000 /* CLONE_NEWNET */);
-}
-
-/* Moves the calling thread alone into a new, empty network namespace. */
-extern int unshare(int flags);
-static inline int lvx_unshare_network_namespace(void) {
-    return unshare(0x40000000 /* CLONE_NEWNET */);
-}
-
 #endif
 
 /* What the kernel said about the last failed request. libnl turns the kernel's errno

@@ -6,8 +6,6 @@ import VXLANCore
 /// defaults); a path the operator named must exist.
 public enum ConfigFile {
     public static let environmentVariable = "LIBVIRT_VXLAN_CONFIG"
-    /// Far above any real configuration; stops a runaway file before it is read whole.
-    static let maximumSize = 1 << 20
 
     public enum LoadError: Error, Equatable, CustomStringConvertible {
         case unreadable(path: String, reason: String)
@@ -17,7 +15,7 @@ public enum ConfigFile {
         public var description: String {
             switch self {
             case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
-            case .tooLarge(let path): "\(path) is larger than \(ConfigFile.maximumSize) bytes"
+            case .tooLarge(let path): "\(path) is larger than \(inputSizeLimit) bytes"
             case .invalid(let path, let error): "\(path): \(error)"
             }
         }
@@ -35,8 +33,8 @@ public enum ConfigFile {
     public static func load(explicit: String? = nil) throws(LoadError) -> Config {
         let (path, chosen) = path(explicit: explicit)
         let bytes: [UInt8]?
-        do { bytes = try readFile(at: path, limit: maximumSize) } catch {
-            throw error == .tooLarge(limit: maximumSize)
+        do { bytes = try readFile(at: path, limit: inputSizeLimit) } catch {
+            throw error == .tooLarge(limit: inputSizeLimit)
                 ? .tooLarge(path: path) : .unreadable(path: path, reason: error.description)
         }
         guard let bytes else {

@@ -20,17 +20,17 @@ enum DetachedChild {
         _exit(0)
     }
 
-    /// stdin, stdout and stderr on /dev/null; every other descriptor but `kept` closed,
-    /// the syslog socket included (syslog opens a new one when the child logs).
+    /// stdin, stdout and stderr on /dev/null; `kept` moved to descriptor 3 and every
+    /// other one closed, the syslog socket included (syslog opens a new one when the
+    /// child logs).
     private static func closeInheritedDescriptors(keeping kept: Int32) {
         closelog()
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         for standard in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] {
             if null >= 0 { _ = dup2(null, standard) } else { _ = close(standard) }
         }
-        let descriptors = (folderEntries("/proc/self/fd") ?? []).compactMap { Int32($0) }
-        for number in descriptors where number > STDERR_FILENO && number != kept {
-            _ = close(number)
-        }
+        let first = STDERR_FILENO + 1
+        if kept != first { _ = dup2(kept, first) }
+        closefrom(first + 1)
     }
 }

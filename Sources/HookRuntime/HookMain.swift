@@ -1,15 +1,16 @@
 import Glibc
-import HostNetwork
+import Lifecycle
 import VXLANCore
 
 /// The hook process from argv to exit status:
-/// `argv + stdin -> HookCall -> HookRunner (plan, converge, record) -> exit status`.
+/// `argv + stdin -> HookCall -> HookRunner -> SegmentLifecycle -> exit status`.
 public enum HookMain {
-    /// libvirt's XML for one guest is a few KiB; this bounds what a hostile guest owner
-    /// can make the hook read.
-    static let maximumInput = 1 << 20
-
     public static func run(_ arguments: [String]) -> Int32 {
+        run(arguments, input: readStandardInput)
+    }
+
+    /// `input` reads libvirt's XML: stdin, or a test's stand-in.
+    static func run(_ arguments: [String], input readInput: () throws -> [UInt8]) -> Int32 {
         let call: HookCall
         switch parse(arguments) {
         case .success(let parsed): call = parsed
@@ -23,13 +24,13 @@ public enum HookMain {
 
         let journal = Journal(echo: getenv("LIBVIRT_VXLAN_HOOK_ECHO") != nil)
         do {
-            let input = try readStandardInput()
+            let input = try readInput()
             let config = try ConfigFile.load()
-            let network = try NetlinkSession()
-            let runner = HookRunner(
-                config: config, state: .fromEnvironment(), network: network, journal: journal,
-                teardownStyle: .detached)
-            try runner.run(call, input: input)
+            let state = StateDirectory.fromEnvironment()
+            let lifecycle = SegmentLifecycle(
+                links: HostLinks(network: try HostLinks.openNetlink(), teardownStyle: .detached),
+                users: UserRegistry(state: state), locks: state, journal: journal, now: { Int(time(nil)) })
+            try HookRunner(config: config, lifecycle: lifecycle, journal: journal).run(call, input: input)
             return 0
         } catch {
             let message = "\(error)"
@@ -87,7 +88,7 @@ public enum HookMain {
 
     static func readStandardInput() throws -> [UInt8] {
         do {
-            return try readAll(from: STDIN_FILENO, limit: maximumInput)
+            return try readAll(from: STDIN_FILENO, limit: inputSizeLimit)
         } catch {
             throw InputError(description: "libvirt's XML on stdin: \(error)")
         }

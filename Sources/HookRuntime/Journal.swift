@@ -1,34 +1,36 @@
 import Glibc
+import Lifecycle
 
 /// Logging to syslog, which journald collects: `journalctl -t libvirt-vxlan`. Every line
 /// names the phase, the guest or network, and the VNI, so an operator can grep or filter
 /// by priority (`journalctl -t libvirt-vxlan -p warning`).
-public struct Journal: Sendable {
-    public enum Level: Sendable {
-        case error, warning, notice, info, debug
-
-        var priority: Int32 {
-            switch self {
-            case .error: LOG_ERR
-            case .warning: LOG_WARNING
-            case .notice: LOG_NOTICE
-            case .info: LOG_INFO
-            case .debug: LOG_DEBUG
-            }
-        }
-    }
+public struct Journal: LifecycleLog, Sendable {
+    /// syslog keeps the pointer it is given, so the tag lives in static storage.
+    private static let tag: StaticString = "libvirt-vxlan"
 
     /// Also print each line on stderr (tests, manual runs).
     public var echo: Bool
 
     public init(echo: Bool = false) {
         self.echo = echo
-        openlog("libvirt-vxlan", LOG_PID, LOG_DAEMON)
+        openlog(UnsafeRawPointer(Self.tag.utf8Start).assumingMemoryBound(to: CChar.self), LOG_PID, LOG_DAEMON)
     }
 
-    public func log(_ level: Level, _ message: String) {
+    public func log(_ level: LogLevel, _ message: String) {
         message.withCString { text in withVaList([text]) { vsyslog(level.priority, "%s", $0) } }
         if echo { writeStandardError("libvirt-vxlan: \(message)\n") }
+    }
+}
+
+extension LogLevel {
+    var priority: Int32 {
+        switch self {
+        case .error: LOG_ERR
+        case .warning: LOG_WARNING
+        case .notice: LOG_NOTICE
+        case .info: LOG_INFO
+        case .debug: LOG_DEBUG
+        }
     }
 }
 

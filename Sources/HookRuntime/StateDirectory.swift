@@ -1,4 +1,5 @@
 import Glibc
+import Lifecycle
 import VXLANCore
 
 /// The hook's runtime state under `/run/libvirt-vxlan` (tmpfs: it vanishes at reboot,
@@ -10,7 +11,7 @@ import VXLANCore
 ///
 /// A user file holds the guest's name and the MACs of its NICs on that VNI, so that a
 /// guest that vanished without `release` can be recognised by its missing taps.
-public struct StateDirectory: Sendable {
+public struct StateDirectory: SegmentLocks, Sendable {
     public static let defaultPath = "/run/libvirt-vxlan"
     public static let environmentVariable = "LIBVIRT_VXLAN_STATE_DIR"
 
@@ -25,49 +26,49 @@ public struct StateDirectory: Sendable {
         StateDirectory(path: getenv(environmentVariable).map { String(cString: $0) } ?? defaultPath)
     }
 
-    public enum Error: Swift.Error, Equatable, CustomStringConvertible {
-        case system(operation: String, path: String, errno: Int32)
-
-        public var description: String {
-            switch self {
-            case .system(let operation, let path, let code):
-                "\(operation) \(path): \(String(cString: strerror(code)))"
-            }
-        }
-    }
-
     func lockPath(_ vni: VNI) -> String { "\(path)/locks/\(vni)" }
     func usersPath(_ vni: VNI) -> String { "\(path)/vni/\(vni)" }
 
     /// Creates `path/components...` folder by folder, mode 0700 (root's business only).
-    func makeFolders(_ components: String...) throws(Error) {
+    func makeFolders(_ components: String...) throws(StateError) {
         var current = path
         for component in [""] + components {
             if !component.isEmpty { current += "/" + component }
             guard mkdir(current, 0o700) == 0 || errno == EEXIST else {
-                throw .system(operation: "mkdir", path: current, errno: errno)
+                throw .system("mkdir", current)
             }
         }
+    }
+
+    public func lock(_ vni: VNI) throws(StateError) -> any SegmentLock {
+        try VNILock(vni, in: self)
+    }
+}
+
+extension StateError {
+    /// A failed system call on `path`, with the reason `errno` gives.
+    static func system(_ operation: String, _ path: String, errno code: Int32 = errno) -> StateError {
+        StateError(operation: operation, path: path, reason: String(cString: strerror(code)))
     }
 }
 
 /// An exclusive lock on one VNI (flock), held until `release()` or process exit. Hook
 /// calls on the same VNI run one after the other; different VNIs run in parallel. The
 /// kernel drops a flock when its holder dies, so a killed hook never leaves it stuck.
-public final class VNILock {
+public final class VNILock: SegmentLock {
     /// Open while the lock is held; a detached child that inherits it holds the lock too.
     private(set) var descriptor: Int32
 
-    public init(_ vni: VNI, in state: StateDirectory) throws(StateDirectory.Error) {
+    public init(_ vni: VNI, in state: StateDirectory) throws(StateError) {
         try state.makeFolders("locks")
         let path = state.lockPath(vni)
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard descriptor >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
+        guard descriptor >= 0 else { throw .system("open", path) }
         while flock(descriptor, LOCK_EX) != 0 {
             guard errno == EINTR else {
                 let code = errno
                 close(descriptor)
-                throw .system(operation: "flock", path: path, errno: code)
+                throw .system("flock", path, errno: code)
             }
         }
     }

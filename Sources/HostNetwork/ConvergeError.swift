@@ -36,7 +36,7 @@ public enum ConvergeError: Error, Equatable, CustomStringConvertible {
         case .portOfOtherBridge(let name, let master):
             "\(name) is a port of \(master), not of its VNI's bridge: detach it (ip link set dev \(name) nomaster)"
         case .mtuTooLarge(let vni, let required, let segment):
-            "VNI \(vni): a guest asks for MTU \(required) but the segment carries \(segment): raise the underlay MTU to \(required + 50) or lower the guest's <mtu>"
+            "VNI \(vni): a guest asks for MTU \(required) but the segment carries \(segment): raise the underlay MTU by \(required - segment) or lower the guest's <mtu>"
         case .mtuOutOfRange(let vni, let mtu):
             "VNI \(vni): computed MTU \(mtu) is out of range (\(MTUPolicy.validRange.lowerBound)-\(MTUPolicy.validRange.upperBound)): check the underlay MTU or set 'mtu' in vxlan.conf"
         case .multicastLimit(let name, let group):

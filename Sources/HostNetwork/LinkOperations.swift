@@ -81,9 +81,7 @@ extension NetlinkSession {
         if let mtu { rtnl_link_set_mtu(link, UInt32(mtu)) }
         if let master { rtnl_link_set_master(link, master) }
         try call(operation) { rtnl_link_add(socket, link, NLM_F_CREATE | NLM_F_EXCL) }
-        #if DEBUG
-            FaultInjection.changeSucceeded()
-        #endif
+        changeSucceeded?()
     }
 
     /// `ip link set dev NAME [up] [mtu M] [master B]`, only the parts given.

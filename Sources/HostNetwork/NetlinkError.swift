@@ -1,4 +1,5 @@
 import CNetlink
+import Glibc
 
 /// A failed netlink request: what we asked, libnl's code, and what the kernel said.
 public struct NetlinkError: Error, Equatable, CustomStringConvertible {
@@ -21,9 +22,3 @@ public struct NetlinkError: Error, Equatable, CustomStringConvertible {
     /// The kernel said "no such device": a lookup miss, not a failure.
     public var isNoSuchDevice: Bool { errno == ENODEV || code == NLE_NODEV || code == NLE_OBJ_NOTFOUND }
 }
-
-/// Linux errno values the converger tells apart. The kernel ABI fixes them, so they are
-/// spelled out here instead of importing all of Glibc into the callers.
-let ENODEV: Int32 = 19
-let EEXIST: Int32 = 17
-let ENOBUFS: Int32 = 105

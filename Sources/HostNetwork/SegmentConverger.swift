@@ -21,6 +21,10 @@ public struct SegmentConverger {
     /// What ensure or teardown changed, for the journal: "created bridge brvx-5001".
     public struct Action: Hashable, Sendable, CustomStringConvertible {
         public var description: String
+
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     public struct EnsureResult: Hashable, Sendable {
@@ -29,6 +33,12 @@ public struct SegmentConverger {
         /// the plan: used as is, never modified, never torn down.
         public var borrowed: Bool
         public var mtu: Int
+
+        public init(actions: [Action], borrowed: Bool, mtu: Int) {
+            self.actions = actions
+            self.borrowed = borrowed
+            self.mtu = mtu
+        }
     }
 
     public enum TeardownResult: Hashable, Sendable {
@@ -271,6 +281,11 @@ public struct SegmentConverger {
     public struct Removal: Hashable, Sendable {
         public var vni: VNI
         public var links: [String]
+
+        public init(vni: VNI, links: [String]) {
+            self.vni = vni
+            self.links = links
+        }
     }
 
     public enum TeardownPlan: Hashable, Sendable {
@@ -279,27 +294,10 @@ public struct SegmentConverger {
         case leave(TeardownResult)
     }
 
-    /// Decides, by name lookups, whether the VNI's segment goes: only if its devices are
-    /// ours and no port other than our vxlan device is left on the bridge. Anything not
-    /// ours is left exactly as it is. Run it under the VNI's lock, with `remove` after it.
+    /// Decides whether the VNI's segment goes (`SegmentStatus.teardownPlan`), from name
+    /// lookups. Run it under the VNI's lock, with `remove` after it.
     public func planTeardown(_ names: SegmentNames) throws(ConvergeError) -> TeardownPlan {
-        let bridge = try lookup(names.bridge, kind: "bridge")
-        let vxlan = try lookup(names.vxlan, kind: "vxlan")
-        if bridge == nil, vxlan == nil { return .leave(.absent) }
-        if let bridge, !bridge.isOwned(for: names.vni) { return .leave(.notOwned(bridge.name)) }
-        var links: [String] = []
-        if let vxlan {
-            guard vxlan.isOwned(for: names.vni) else { return .leave(.notOwned(vxlan.name)) }
-            guard vxlan.master == 0 || vxlan.master == bridge?.index else { return .leave(.inUse(ports: [vxlan.name])) }
-            links.append(vxlan.name)
-        }
-        if let bridge {
-            let ports = try netlink { () throws(NetlinkError) in try network.ports(ofBridge: bridge) }
-            let others = ports.filter { $0.index != vxlan?.index }
-            guard others.isEmpty else { return .leave(.inUse(ports: others.map(\.name))) }
-            links.append("bridge \(bridge.name)")
-        }
-        return .remove(Removal(vni: names.vni, links: links))
+        try netlink { () throws(NetlinkError) in try network.status(of: names) }.teardownPlan()
     }
 
     /// Deletes the VNI's devices with one RTM_DELLINK for its interface group: the kernel

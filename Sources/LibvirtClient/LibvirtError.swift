@@ -32,7 +32,6 @@ private func silenceDefaultErrorPrinting() {
 /// (`test:///default`, for tests). Closed when released.
 public final class LibvirtConnection {
     let connection: OpaquePointer
-    public let uri: String
 
     /// `--connect`, else `LIBVIRT_DEFAULT_URI`, else `qemu:///system` (libvirt's own rule).
     public init(uri: String?) throws(LibvirtError) {
@@ -41,11 +40,6 @@ public final class LibvirtConnection {
             throw LibvirtError.last("connect to \(uri ?? "the default libvirt URI")")
         }
         self.connection = connection
-        self.uri =
-            virConnectGetURI(connection).map { pointer in
-                defer { free(pointer) }
-                return String(cString: pointer)
-            } ?? uri ?? "default"
     }
 
     deinit { virConnectClose(connection) }

@@ -14,7 +14,7 @@ extension DomainDescription {
         let domain = root.name == "domain" ? root : try document.requiredNode("domain", at: root)
         self.init(
             name: try document.requiredString("name", at: domain),
-            uuid: try document.requiredString("uuid", at: domain),
+            uuid: document.string("uuid", at: domain),
             interfaces: try Self.interfaces(of: domain, in: document))
     }
 
@@ -42,7 +42,7 @@ extension GuestInterface {
     fileprivate init?(element: XMLNode, in document: XMLDocument) throws(LibvirtXMLError) {
         let type = document.attribute("type", of: element)
         guard type == "bridge" || type == "network" else { return nil }
-        let namesNetwork = document.node("source/@network", at: element) != nil
+        let namesNetwork = document.string("source/@network", at: element) != nil
         let source: Source =
             if type == "network" || namesNetwork {
                 .network(try document.requiredString("source/@network", at: element))
@@ -52,7 +52,6 @@ extension GuestInterface {
         self.init(
             source: source,
             mac: document.string("mac/@address", at: element),
-            mtu: try document.int("mtu/@size", at: element, in: MTUPolicy.validRange),
-            targetDevice: document.string("target/@dev", at: element))
+            mtu: try document.int("mtu/@size", at: element, in: MTUPolicy.validRange))
     }
 }

@@ -12,9 +12,6 @@ import VXLANCore
 ///
 /// Not `Sendable`: libxml2 documents are not safe to share.
 final class XMLDocument {
-    /// libvirt's domain XML is a few KiB; a megabyte leaves room for any real guest.
-    static let sizeLimit = 1 << 20
-
     /// No `NOENT` (entity substitution), `DTDLOAD`, `DTDATTR` or `HUGE`: each reopens an
     /// attack that the defaults keep closed. `NOERROR`/`NOWARNING` keep libxml2's own
     /// reporting off stderr.
@@ -51,14 +48,12 @@ final class XMLDocument {
 
     // MARK: Queries
 
-    /// The nodes `path` selects from `node`, in document order, as the same XPath would:
-    /// element steps separated by '/', the last one may be an attribute
-    /// (`devices/interface`, `source/@bridge`, `metadata/vx:vxlan`, `@address`). A step
+    /// The elements `path` selects from `node`, in document order, as the same XPath would:
+    /// element steps separated by '/' (`devices/interface`, `metadata/vx:vxlan`). A step
     /// without a prefix matches only names without a namespace; `vx:` is our metadata
-    /// namespace. A walk over children rather than libxml2's XPath: creating an XPath
-    /// context alone (it hashes every XPath function) cost 4 % of a hook call, and the
-    /// queries 8 % more, for paths that never need more than this.
-    func nodes(_ path: String, at node: XMLNode) -> [XMLNode] {
+    /// namespace. A walk over children rather than libxml2's XPath, whose context alone
+    /// hashes every XPath function, for paths that never need more than this.
+    func nodes(_ path: some StringProtocol, at node: XMLNode) -> [XMLNode] {
         var selected = [node.pointer]
         // Split on the UTF-8 bytes: String's own split works on Characters, whose
         // grapheme breaking cost more than the XPath this replaced.
@@ -67,13 +62,13 @@ final class XMLDocument {
         while stepStart < bytes.endIndex {
             let stepEnd = bytes[stepStart...].firstIndex(of: UInt8(ascii: "/")) ?? bytes.endIndex
             let test = NameTest(String(path[stepStart..<stepEnd]))
-            selected = selected.flatMap { test.isAttribute ? test.attributes(of: $0) : test.children(of: $0) }
+            selected = selected.flatMap { test.children(of: $0) }
             stepStart = stepEnd < bytes.endIndex ? bytes.index(after: stepEnd) : stepEnd
         }
         return selected.map { XMLNode(pointer: $0, owner: self) }
     }
 
-    /// The first node `path` selects, if any.
+    /// The first element `path` selects, if any.
     func node(_ path: String, at node: XMLNode) -> XMLNode? {
         nodes(path, at: node).first
     }
@@ -86,10 +81,34 @@ final class XMLDocument {
         return found
     }
 
-    /// The text of the first node `path` selects (an element's content or an
-    /// attribute's value), as libvirt's `virXPathString` reads it.
+    /// The text `path` selects, as libvirt's `virXPathString` reads it: an element's
+    /// content, or with a last step `@name` (`source/@bridge`, `@address`) the value of
+    /// that attribute (one without a namespace) on the first element that has it.
     func string(_ path: String, at node: XMLNode) -> String? {
-        self.node(path, at: node)?.content
+        value(path, at: node)?.text
+    }
+
+    /// A text `path` selected, and where.
+    private struct Value {
+        var text: String
+        var element: XMLNode
+        var attribute: String?
+
+        /// Where the text was found, as libxml2 spells it: `/domain/devices/interface[2]/mtu/@size`.
+        var location: String { attribute.map { "\(element.path)/@\($0)" } ?? element.path }
+    }
+
+    private func value(_ path: String, at node: XMLNode) -> Value? {
+        let bytes = path.utf8
+        guard let at = bytes.firstIndex(of: UInt8(ascii: "@")) else {
+            return self.node(path, at: node).map { Value(text: $0.content, element: $0) }
+        }
+        let name = String(path[bytes.index(after: at)...])
+        let elements = at == bytes.startIndex ? [node] : nodes(path[..<bytes.index(before: at)], at: node)
+        for element in elements {
+            if let text = attribute(name, of: element) { return Value(text: text, element: element, attribute: name) }
+        }
+        return nil
     }
 
     /// Like `string`, but a missing or empty value is an error naming where it was expected.
@@ -100,7 +119,8 @@ final class XMLDocument {
         return value
     }
 
-    /// The value of `node`'s attribute `name` (one without a namespace).
+    /// The value of `node`'s attribute `name` (one without a namespace), through
+    /// libxml2's attribute API.
     func attribute(_ name: String, of node: XMLNode) -> String? {
         guard let value = name.withXMLChars({ xmlGetNoNsProp(node.pointer, $0) }) else { return nil }
         defer { libvirt_vxlan_xml_free(value) }
@@ -110,11 +130,10 @@ final class XMLDocument {
     /// The strict decimal integer that `path` selects, which must lie in `range`; nil
     /// when the node is absent.
     func int(_ path: String, at node: XMLNode, in range: ClosedRange<Int>) throws(LibvirtXMLError) -> Int? {
-        guard let found = self.node(path, at: node) else { return nil }
-        let text = found.content
-        guard let value = decimal(text, in: range) else {
+        guard let found = value(path, at: node) else { return nil }
+        guard let value = decimal(found.text, in: range) else {
             throw .invalidValue(
-                location: found.path, value: text,
+                location: found.location, value: found.text,
                 reason: "must be an integer from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
@@ -124,7 +143,7 @@ final class XMLDocument {
 
     private static func parse(_ bytes: [UInt8]) throws(LibvirtXMLError) -> xmlDocPtr {
         let size = bytes.count
-        guard size <= sizeLimit else { throw .tooLarge(bytes: size, limit: sizeLimit) }
+        guard size <= inputSizeLimit else { throw .tooLarge(bytes: size, limit: inputSizeLimit) }
         xmlInitParser()
         guard let parser = xmlNewParserCtxt() else { throw .libxml2Failure("cannot create a parser context") }
         defer { xmlFreeParserCtxt(parser) }
@@ -185,24 +204,21 @@ final class XMLDocument {
     }
 }
 
-/// One step of a path: `name`, `prefix:name` or `@name`.
+/// One element step of a path: `name` or `prefix:name`.
 private struct NameTest {
-    let isAttribute: Bool
     let name: String
-    /// The namespace the node must be in; nil for a name without a prefix.
+    /// The namespace the element must be in; nil for a name without a prefix.
     let namespace: String?
 
     init(_ step: String) {
         let bytes = step.utf8
-        isAttribute = bytes.first == UInt8(ascii: "@")
-        let nameStart = isAttribute ? bytes.index(after: bytes.startIndex) : bytes.startIndex
-        guard let colon = bytes[nameStart...].firstIndex(of: UInt8(ascii: ":")) else {
-            name = String(step[nameStart...])
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else {
+            name = step
             namespace = nil
             return
         }
         // Paths are constants of this module; a prefix it does not know is a typo in it.
-        precondition(String(step[nameStart..<colon]) == XMLDocument.metadataPrefix, "unknown prefix in '\(step)'")
+        precondition(String(step[..<colon]) == XMLDocument.metadataPrefix, "unknown prefix in '\(step)'")
         name = String(step[bytes.index(after: colon)...])
         namespace = metadataNamespace
     }
@@ -219,20 +235,6 @@ private struct NameTest {
         return found
     }
 
-    /// libxml2 keeps attributes apart from children, as `xmlAttr`s whose leading fields
-    /// are an `xmlNode`'s; its own XPath hands them out as `xmlNodePtr` the same way.
-    func attributes(of element: xmlNodePtr) -> [xmlNodePtr] {
-        guard element.pointee.type == XML_ELEMENT_NODE else { return [] }
-        var attribute = element.pointee.properties
-        while let current = attribute {
-            if matches(current.pointee.name, current.pointee.ns) {
-                return [UnsafeMutableRawPointer(current).assumingMemoryBound(to: xmlNode.self)]
-            }
-            attribute = current.pointee.next
-        }
-        return []
-    }
-
     private func matches(_ nodeName: UnsafePointer<xmlChar>?, _ ns: xmlNsPtr?) -> Bool {
         guard let nodeName, name.withXMLChars({ xmlStrEqual(nodeName, $0) }) != 0 else { return false }
         guard let namespace else { return ns == nil }
@@ -241,7 +243,7 @@ private struct NameTest {
     }
 }
 
-/// An element or attribute of an `XMLDocument`, which it keeps alive.
+/// An element of an `XMLDocument`, which it keeps alive.
 struct XMLNode {
     let pointer: xmlNodePtr
     let owner: XMLDocument
@@ -261,7 +263,7 @@ struct XMLNode {
     /// error messages name the exact spot.
     var path: String { Self.consume(xmlGetNodePath(pointer)) }
 
-    /// The text content: an attribute's value or an element's concatenated text.
+    /// The element's concatenated text.
     var content: String { Self.consume(xmlNodeGetContent(pointer)) }
 
     /// Every attribute's name as written, prefixed when it has a namespace, so that the
@@ -301,14 +303,4 @@ extension String {
     func withXMLChars<Result>(_ body: (UnsafePointer<xmlChar>) -> Result) -> Result {
         withCString { chars in chars.withMemoryRebound(to: xmlChar.self, capacity: utf8.count + 1, body) }
     }
-}
-
-/// A strict decimal integer within `range`: ASCII digits only, no sign, no spaces, no
-/// leading zero. libvirt writes numbers this way; anything else is a typo or hostile.
-func decimal(_ text: String, in range: ClosedRange<Int>) -> Int? {
-    let digits = text.utf8
-    guard (1...18).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }),
-        digits.count == 1 || digits.first != UInt8(ascii: "0"), let value = Int(text), range.contains(value)
-    else { return nil }
-    return value
 }

@@ -1,5 +1,5 @@
 /// How broadcast, unknown-unicast and multicast frames reach the other VTEPs.
-public enum UnderlayMode: String, Sendable, CaseIterable, Codable, DescribedByRawValue {
+public enum UnderlayMode: String, Sendable, CaseIterable, DescribedByRawValue {
     /// One IP multicast group per VNI; the kernel joins it on the underlay device.
     case multicast
     /// Head-end replication to a static list of remote VTEPs (all-zero fdb entries).

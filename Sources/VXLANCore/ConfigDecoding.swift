@@ -90,21 +90,21 @@ extension Config {
             throw .invalidValue(
                 line: line("mode"), key: "mode", message: "unicast mode needs at least one entry in 'remotes'")
         }
-        // Plain loops over keys, not arrays of (key, value) tuples: every distinct element
-        // type costs the hook a metadata instantiation (~38,000 instructions) per call.
-        var firstFamily: (key: String, family: IPAddress.Family)?
-        for key in ["local", "remotes", "group_base"] {
-            guard let family = addressFamily(setBy: key) else { continue }
-            guard let first = firstFamily else {
-                firstFamily = (key, family)
-                continue
-            }
-            if family != first.family {
+        // The settings that pin an address family, in the order their errors name them.
+        var first: (key: String, family: IPAddress.Family)?
+        func pin(_ key: String, _ family: IPAddress.Family?) throws(ConfigError) {
+            guard let family else { return }
+            guard let earlier = first else { return first = (key, family) }
+            guard family == earlier.family else {
                 throw .invalidValue(
                     line: line(key), key: key,
-                    message: "is \(family == .ipv4 ? "IPv4" : "IPv6") but \(first.key) is not: use one address family")
+                    message: "is \(family == .ipv4 ? "IPv4" : "IPv6") but \(earlier.key) is not: use one address family"
+                )
             }
         }
+        try pin("local", local?.family)
+        try pin("remotes", remotes.first?.family)
+        try pin("group_base", groupPolicy.networkFamily)
         for key in ["bridge", "vxlan"] {
             let template = key == "bridge" ? self.names.bridge : self.names.vxlan
             do { try template.validateInterfaceNames(for: vniRanges) } catch {
@@ -118,18 +118,6 @@ extension Config {
         if self.names.bridge == self.names.vxlan {
             throw .invalidValue(
                 line: line("vxlan", in: names), key: "vxlan", message: "must differ from the bridge template")
-        }
-    }
-}
-
-extension Config {
-    /// The address family the setting `key` pins (local, remotes, group_base), if set.
-    fileprivate func addressFamily(setBy key: String) -> IPAddress.Family? {
-        switch key {
-        case "local": local?.family
-        case "remotes": remotes.first?.family
-        case "group_base": groupPolicy.networkFamily
-        default: nil
         }
     }
 }
@@ -178,11 +166,8 @@ private struct Field {
     }
 
     func interfaceName() throws(ConfigError) -> InterfaceName {
-        do { return try InterfaceName(try string()) } catch let error as InterfaceNameError {
-            throw invalid(error.description)
-        } catch {
-            throw error as? ConfigError ?? invalid("\(error)")
-        }
+        let text = try string()
+        do { return try InterfaceName(text) } catch { throw invalid(error.description) }
     }
 
     func unicastAddress() throws(ConfigError) -> IPAddress {
@@ -256,10 +241,7 @@ private struct Field {
     }
 
     func template() throws(ConfigError) -> NameTemplate {
-        do { return try NameTemplate(try string()) } catch let error as NameTemplateError {
-            throw invalid(error.description)
-        } catch {
-            throw error as? ConfigError ?? invalid("\(error)")
-        }
+        let text = try string()
+        do { return try NameTemplate(text) } catch { throw invalid(error.description) }
     }
 }

@@ -1,6 +1,9 @@
-/// A String-backed enum that prints as its raw value. Without a description, string
-/// interpolation of an enum goes through runtime reflection, whose protocol conformance
-/// scans cost the hook ~1.3 million instructions (40% of a `prepare`) per process.
+/// The most any input may hold, in bytes: libvirt's XML for a guest or network and the
+/// configuration file are a few KiB; this bounds what a hostile input makes us read.
+public let inputSizeLimit = 1 << 20
+
+/// A String-backed enum that prints as its raw value: without a description, string
+/// interpolation of an enum goes through runtime reflection (conformance scans).
 public protocol DescribedByRawValue: CustomStringConvertible, RawRepresentable where RawValue == String {}
 
 extension DescribedByRawValue {
@@ -87,7 +90,4 @@ public enum HookAction: Hashable, Sendable, CaseIterable {
         case .ignore, .reconnectDomain, .releaseDomain, .unplugPort, .stopNetwork: false
         }
     }
-
-    /// Whether the call reads the XML on stdin.
-    public var readsInput: Bool { self != .ignore }
 }

@@ -4,7 +4,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     case v4(UInt32)
     case v6(high: UInt64, low: UInt64)
 
-    public enum Family: String, Sendable, Codable {
+    public enum Family: String, Sendable {
         case ipv4, ipv6
     }
 

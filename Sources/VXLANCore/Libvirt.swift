@@ -18,24 +18,23 @@ public struct GuestInterface: Hashable, Sendable {
     public var mac: String?
     /// `<mtu size='...'/>`, when the guest asks for one.
     public var mtu: Int?
-    /// `<target dev='vnetN'/>`, present once libvirt has created the tap.
-    public var targetDevice: String?
 
-    public init(source: Source, mac: String? = nil, mtu: Int? = nil, targetDevice: String? = nil) {
+    public init(source: Source, mac: String? = nil, mtu: Int? = nil) {
         self.source = source
         self.mac = mac
         self.mtu = mtu
-        self.targetDevice = targetDevice
     }
 }
 
 /// A libvirt `<domain>`: who it is and which interfaces it has (of type bridge or network).
 public struct DomainDescription: Hashable, Sendable {
     public var name: String
-    public var uuid: String
+    /// libvirt always writes one, but its own test domains may lack it: only a domain
+    /// with VXLAN interfaces needs it (it names the domain's user records).
+    public var uuid: String?
     public var interfaces: [GuestInterface]
 
-    public init(name: String, uuid: String, interfaces: [GuestInterface]) {
+    public init(name: String, uuid: String?, interfaces: [GuestInterface]) {
         self.name = name
         self.uuid = uuid
         self.interfaces = interfaces

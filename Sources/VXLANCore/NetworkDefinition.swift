@@ -1,38 +1,20 @@
 /// The libvirt network vxlanctl defines for a VNI: `<forward mode='bridge'/>` on the
 /// VNI's bridge, with the segment's parameters in our metadata so that the network hook
-/// serves it the same way on every host, whatever that host's defaults.
+/// serves it the same way on every host, whatever that host's defaults. LibvirtXML
+/// writes it (`xml`), next to the code that reads it back.
 public struct NetworkDefinition: Hashable, Sendable {
     public var name: String
     public var bridge: InterfaceName
-    public var metadata: SegmentOverrides
+    public let vni: VNI
+    /// What the network carries in `<vx:vxlan>`; its `vni` is always `vni`.
+    public private(set) var metadata: SegmentOverrides
 
-    public var vni: VNI { metadata.vni ?? VNI.minimum }
-
-    /// The `<network>` document for `virNetworkDefineXML`. Every value in it has been
-    /// validated (names, addresses, numbers), and is escaped all the same.
-    public var xml: String {
-        var attributes = [("vni", vni.description)]
-        if let mode = metadata.mode { attributes.append(("mode", mode.rawValue)) }
-        if let group = metadata.group { attributes.append(("group", group.description)) }
-        if let dstport = metadata.dstport { attributes.append(("dstport", String(dstport))) }
-        if let mtu = metadata.mtu { attributes.append(("mtu", String(mtu))) }
-        let vxlanAttributes = attributes.map { " \($0.0)='\(escapeXML($0.1))'" }.joined()
-        let remotes = (metadata.remotes ?? []).map { "\n      <vx:remote address='\($0)'/>" }.joined()
-        let element =
-            remotes.isEmpty
-            ? "<vx:vxlan xmlns:vx='\(metadataNamespace)'\(vxlanAttributes)/>"
-            : "<vx:vxlan xmlns:vx='\(metadataNamespace)'\(vxlanAttributes)>\(remotes)\n    </vx:vxlan>"
-        return """
-            <network>
-              <name>\(escapeXML(name))</name>
-              <forward mode='bridge'/>
-              <bridge name='\(escapeXML(bridge.rawValue))'/>
-              <metadata>
-                \(element)
-              </metadata>
-            </network>
-
-            """
+    public init(name: String, bridge: InterfaceName, vni: VNI, metadata: SegmentOverrides) {
+        self.name = name
+        self.bridge = bridge
+        self.vni = vni
+        self.metadata = metadata
+        self.metadata.vni = vni
     }
 
     /// What defining this network would do, given the networks libvirt already has.
@@ -80,9 +62,9 @@ extension Config {
         guard Self.isValidNetworkName(networkName) else { throw .invalidNetworkName(networkName) }
         if let mtu, !MTUPolicy.validRange.contains(mtu) { throw .mtuOutOfRange(mtu) }
         let metadata = SegmentOverrides(
-            vni: vni, mode: plan.mode, group: plan.group, remotes: plan.mode == .unicast ? plan.remotes : nil,
+            mode: plan.mode, group: plan.group, remotes: plan.mode == .unicast ? plan.remotes : nil,
             dstport: plan.dstport, mtu: mtu)
-        return NetworkDefinition(name: networkName, bridge: plan.names.bridge, metadata: metadata)
+        return NetworkDefinition(name: networkName, bridge: plan.names.bridge, vni: vni, metadata: metadata)
     }
 
     /// libvirt accepts more, but a network name also ends up in file names and in
@@ -94,20 +76,4 @@ extension Config {
                     && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.:".unicodeScalars.contains($0))
             }
     }
-}
-
-/// Text made safe for an XML attribute or element.
-func escapeXML(_ text: String) -> String {
-    var escaped = ""
-    for character in text {
-        switch character {
-        case "&": escaped += "&amp;"
-        case "<": escaped += "&lt;"
-        case ">": escaped += "&gt;"
-        case "'": escaped += "&apos;"
-        case "\"": escaped += "&quot;"
-        default: escaped.append(character)
-        }
-    }
-    return escaped
 }

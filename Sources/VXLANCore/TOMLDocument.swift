@@ -3,8 +3,6 @@
 /// integers, booleans, or arrays of those (across lines, trailing comma allowed). Every
 /// value remembers its line, so configuration errors can name it.
 struct TOMLDocument {
-    static let maximumSize = 1 << 20
-
     indirect enum Value: Equatable {
         case string(String)
         case integer(Int64)
@@ -43,8 +41,8 @@ struct TOMLDocument {
     }
 
     init(parsing bytes: [UInt8]) throws(SyntaxError) {
-        guard bytes.count <= Self.maximumSize else {
-            throw SyntaxError(line: 0, message: "file is larger than \(Self.maximumSize) bytes")
+        guard bytes.count <= inputSizeLimit else {
+            throw SyntaxError(line: 0, message: "file is larger than \(inputSizeLimit) bytes")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw SyntaxError(line: Self.lineOfInvalidUTF8(bytes), message: "not valid UTF-8")

@@ -59,6 +59,15 @@ func parseDecimal(_ text: some StringProtocol, saturatingAt cap: UInt64) -> UInt
     return value
 }
 
+/// A strict decimal integer within `range` (see `parseDecimal`): libvirt writes numbers
+/// this way; anything else is a typo or hostile.
+public func decimal(_ text: some StringProtocol, in range: ClosedRange<Int>) -> Int? {
+    guard range.lowerBound >= 0, let value = parseDecimal(text, saturatingAt: UInt64(range.upperBound) + 1),
+        let integer = Int(exactly: value), range.contains(integer)
+    else { return nil }
+    return integer
+}
+
 /// An inclusive range of VNIs, written "5000-5999" or "5001".
 public struct VNIRange: Hashable, Sendable, CustomStringConvertible {
     public let bounds: ClosedRange<VNI>

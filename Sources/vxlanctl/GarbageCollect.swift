@@ -1,6 +1,8 @@
 import ArgumentParser
+import Glibc
 import HookRuntime
 import HostNetwork
+import Lifecycle
 import VXLANCore
 
 struct GarbageCollect: ParsableCommand {
@@ -37,9 +39,14 @@ struct GarbageCollect: ParsableCommand {
                 throw Failure.host(String(describing: error))
             }
             let vnis = Set(owned + UserRegistry(state: state).recordedVNIs()).sorted()
-            let runner = HookRunner(
-                config: config, state: state, network: network, journal: Journal(echo: true), staleAfter: grace)
-            do { try runner.collectGarbage(vnis) } catch { throw Failure.host(String(describing: error)) }
+            let lifecycle = SegmentLifecycle(
+                links: HostLinks(network: network, teardownStyle: .inline), users: UserRegistry(state: state),
+                locks: state, journal: Journal(echo: true), staleAfter: grace, now: { Int(time(nil)) })
+            for vni in vnis {
+                do { try lifecycle.collectGarbage(config.names(for: vni)) } catch {
+                    throw Failure.host(String(describing: error))
+                }
+            }
             print("gc: checked \(vnis.count) VNI\(vnis.count == 1 ? "" : "s")")
         }
     }

@@ -112,7 +112,7 @@ struct SegmentReport: Codable {
         owned = status.bridge?.isOwned(for: status.vni) == true && status.vxlan?.isOwned(for: status.vni) == true
         bridge = status.bridge.map { Device($0, vni: status.vni) }
         vxlan = status.vxlan.map { Device($0, vni: status.vni, bridge: status.bridge, context: context) }
-        ports = status.ports.filter { $0 != status.vxlan?.name }
+        ports = status.ports.map(\.name).filter { $0 != status.vxlan?.name }
     }
 }
 

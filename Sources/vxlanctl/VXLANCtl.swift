@@ -127,13 +127,5 @@ extension ParsableCommand {
 }
 
 func printError(_ line: String) {
-    var standardError = StandardError()
-    print(line, to: &standardError)
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        var text = string
-        text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
-    }
+    writeStandardError(line + "\n")
 }

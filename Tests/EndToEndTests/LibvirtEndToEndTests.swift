@@ -17,7 +17,9 @@ private let libvirtMissing: String? = {
 }()
 
 /// Runs a scenario in the libvirt sandbox with the built hook installed, and prints its
-/// report (the "ok - ..." lines are the evidence of what libvirt and the hook did).
+/// report (the "ok - ..." lines are the evidence of what libvirt and the hook did). A
+/// scenario exits non-zero at its first failed check, and at its end if any of its
+/// checks did not run, so its exit status and last line say it all.
 private func sandbox(_ scenario: String, _ arguments: [String], config: String) throws -> CommandResult {
     let folder = try TemporaryFolder()
     let configFile = try folder.write("vxlan.conf", config)
@@ -48,7 +50,7 @@ struct LibvirtEndToEndTests {
             "hook-lifecycle", [repository.appendingPathComponent("Samples").path],
             config: "underlay = \"ul0\"\nvni_ranges = [\"5000-5999\"]\n")
         #expect(result.status == 0, "\(result.errors)")
-        #expect(result.output.contains("22 passed, 0 failed"), "a check did not run")
+        #expect(result.output.contains(" passed, 0 failed"), "the scenario did not reach its end")
     }
 
     /// vxlanctl network define / list / undefine / define-range against the real daemon,
@@ -57,7 +59,7 @@ struct LibvirtEndToEndTests {
     @Test func testNetworkCommandsServeVirshWorkflows() throws {
         let result = try sandbox("network-commands", [builtProduct("vxlanctl")], config: "underlay = \"ul0\"\n")
         #expect(result.status == 0, "\(result.errors)")
-        #expect(result.output.contains("15 passed, 0 failed"), "a check did not run")
+        #expect(result.output.contains(" passed, 0 failed"), "the scenario did not reach its end")
     }
 
     /// The Debian package built from this tree: installed into overlays of /etc, /usr and
@@ -71,7 +73,7 @@ struct LibvirtEndToEndTests {
             ["\(scripts)/package-lifecycle", deb, repository.appendingPathComponent("Samples").path])
         print("--- package-lifecycle \(deb)\n\(result.output)\(result.errors)")
         #expect(result.status == 0, "\(result.errors)")
-        #expect(result.output.contains("16 passed, 0 failed"), "a check did not run")
+        #expect(result.output.contains(" passed, 0 failed"), "the scenario did not reach its end")
     }
 
     /// A real guest kernel (TCG) on host A pings a namespaced peer on host B across the

@@ -1,3 +1,4 @@
+import Foundation
 import LibvirtClient
 import LibvirtXML
 import Testing
@@ -56,8 +57,13 @@ struct LibvirtClientTests {
 
     @Test func testLibvirtErrorsAreReturnedNotPrinted() throws {
         let libvirt = try testDriver()
-        #expect(throws: LibvirtError.self) { try libvirt.startNetwork("no-such-network") }
-        #expect(throws: LibvirtError.self) { try libvirt.defineNetwork("<network><name>x</name><bogus/>") }
+        let printed = try capturingStandardError {
+            writeToStandardError("marker\n")
+            #expect(throws: LibvirtError.self) { try libvirt.startNetwork("no-such-network") }
+            #expect(throws: LibvirtError.self) { try libvirt.defineNetwork("<network><name>x</name><bogus/>") }
+        }
+        #expect(printed.contains("marker"), "stderr was not captured")
+        #expect(!printed.contains("no-such-network") && !printed.contains("bogus"), "libvirt printed: \(printed)")
     }
 
     @Test func testConnectionFailureNamesTheURI() {
@@ -69,46 +75,27 @@ struct LibvirtClientTests {
     }
 }
 
-struct NetworkDefinitionTests {
-    private func existing(_ name: String, bridge: String, vni: UInt32? = nil) throws -> NetworkDescription {
-        NetworkDescription(
-            name: name, bridge: bridge, forwardMode: "bridge",
-            overrides: try vni.map { SegmentOverrides(vni: try VNI($0)) })
+/// What the process wrote on stderr while `body` ran (other tests' lines included: the
+/// caller looks for its own text).
+private func capturingStandardError(_ body: () throws -> Void) throws -> String {
+    var template = Array("/tmp/lvx-stderr-XXXXXX".utf8CString)
+    let file = mkstemp(&template)
+    guard file >= 0 else { throw POSIXError(.EIO) }
+    unlink(template)
+    defer { close(file) }
+    let saved = dup(STDERR_FILENO)
+    dup2(file, STDERR_FILENO)
+    defer {
+        dup2(saved, STDERR_FILENO)
+        close(saved)
     }
+    try body()
+    var bytes = [UInt8](repeating: 0, count: 65_536)
+    let count = pread(file, &bytes, bytes.count, 0)
+    return String(decoding: bytes.prefix(max(0, count)), as: UTF8.self)
+}
 
-    @Test func testDecisions() throws {
-        let config = try config()
-        let definition = try config.networkDefinition(for: VNI(5001))
-        let same = NetworkDescription(
-            name: "vxlan-5001", bridge: "brvx-5001", forwardMode: "bridge", overrides: definition.metadata)
-        let vniOf: (NetworkDescription) -> VNI? = { config.vni(of: $0) }
-        #expect(definition.decision(existing: [], vniOf: vniOf) == .create)
-        #expect(definition.decision(existing: [same], vniOf: vniOf) == .unchanged)
-        var older = same
-        older.overrides?.dstport = 4789
-        #expect(definition.decision(existing: [older], vniOf: vniOf) == .update)
-        #expect(
-            definition.decision(existing: [try existing("vxlan-5001", bridge: "virbr9")], vniOf: vniOf)
-                == .clash("network vxlan-5001 exists and is not a libvirt-vxlan network"))
-        #expect(
-            definition.decision(existing: [try existing("vxlan-5001", bridge: "x", vni: 5002)], vniOf: vniOf)
-                == .clash("network vxlan-5001 exists for VNI 5002"))
-        #expect(
-            definition.decision(existing: [try existing("other", bridge: "brvx-5001")], vniOf: vniOf)
-                == .clash("bridge brvx-5001 is already used by network other"))
-        #expect(
-            definition.decision(existing: [try existing("tenant", bridge: "br-t", vni: 5001)], vniOf: vniOf)
-                == .clash("VNI 5001 is already defined as network tenant"))
-    }
-
-    @Test(arguments: ["", "a/b", "has space", "x<y", ".hidden", String(repeating: "n", count: 65)])
-    func testBadNetworkNamesAreRefused(name: String) throws {
-        #expect(throws: PlanError.invalidNetworkName(name)) { try config().networkDefinition(for: VNI(1), name: name) }
-    }
-
-    @Test func testVNIOutsideTheRangesIsRefused() throws {
-        var config = try config()
-        config.vniRanges = [try VNIRange(parsing: "1-10")]
-        #expect(throws: PlanError.self) { try config.networkDefinition(for: VNI(11)) }
-    }
+private func writeToStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }

@@ -6,10 +6,9 @@ import VXLANCore
 /// libxml2's error handlers are per-thread state shared with everything else in the
 /// process (libvirt's own XML code, in vxlanctl). Parsing silences them only while it
 /// runs and then puts back whatever the caller had.
-@Suite("libxml2 error handler")
 struct ErrorHandlerTests {
-    @Test("the caller's structured error handler and context are restored after a failed parse")
-    func handlerRestored() throws {
+    /// The caller's structured error handler and context are restored after a failed parse.
+    @Test func testCallersErrorHandlerIsRestoredAfterAFailedParse() throws {
         var sentinel = 0
         try withUnsafeMutablePointer(to: &sentinel) { marker in
             let handler: xmlStructuredErrorFunc = { _, _ in }

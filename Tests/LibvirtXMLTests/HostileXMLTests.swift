@@ -5,7 +5,6 @@ import VXLANCore
 
 /// Input crafted to break the hook, which runs as root. Each must fail with the right
 /// error, read no file, fetch nothing, expand nothing, and print nothing.
-@Suite("Hostile XML")
 struct HostileXMLTests {
     static func domainError(_ input: [UInt8]) -> LibvirtXMLError? {
         parseError { () throws(LibvirtXMLError) in try DomainDescription(parsingDomainXML: input) }
@@ -27,8 +26,9 @@ struct HostileXMLTests {
     /// 0xC3 starts a two-byte sequence; 0x28 ('(') cannot continue it.
     static let invalidUTF8 = bytes("<domain><name>") + [0xC3, 0x28] + bytes("</name><uuid>u</uuid></domain>")
 
-    @Test("XXE reading a file is refused as a DTD", arguments: ["hostile-xxe-file.xml"])
-    func xxeFile(name: String) throws {
+    /// XXE reading a file is refused as a DTD.
+    @Test(arguments: ["hostile-xxe-file.xml"])
+    func testXXEReadingAFileIsRefusedAsADTD(name: String) throws {
         let error = Self.domainError(try fixture(name))
         #expect(error == .documentTypeDeclaration)
         let hostname =
@@ -37,8 +37,8 @@ struct HostileXMLTests {
         if hostname.count >= 4 { #expect(error?.description.contains(hostname) == false) }
     }
 
-    @Test("XXE reading a file with a unique marker: refused, the marker appears nowhere")
-    func xxeMarker() throws {
+    /// XXE reading a file with a unique marker: refused, the marker appears nowhere.
+    @Test func testXXEMarkerAppearsNowhere() throws {
         let marker = "secret-\(UUID().uuidString)"
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("libvirtxml-xxe-\(UUID().uuidString)")
         try Data(marker.utf8).write(to: url)
@@ -56,29 +56,28 @@ struct HostileXMLTests {
         }
     }
 
-    @Test(
-        "any DOCTYPE is refused, even without an internal subset",
-        arguments: [
-            "<!DOCTYPE domain SYSTEM \"file:///etc/passwd\"><domain><name>g</name><uuid>u</uuid></domain>",
-            "<!DOCTYPE domain><domain><name>g</name><uuid>u</uuid></domain>",
-            "<?xml version='1.0'?>\n<!-- harmless? -->\n<!DOCTYPE domain [<!ATTLIST domain type CDATA 'kvm'>]><domain><name>g</name><uuid>u</uuid></domain>",
-        ])
-    func anyDoctype(xml: String) {
+    /// Any DOCTYPE is refused, even without an internal subset.
+    @Test(arguments: [
+        "<!DOCTYPE domain SYSTEM \"file:///etc/passwd\"><domain><name>g</name><uuid>u</uuid></domain>",
+        "<!DOCTYPE domain><domain><name>g</name><uuid>u</uuid></domain>",
+        "<?xml version='1.0'?>\n<!-- harmless? -->\n<!DOCTYPE domain [<!ATTLIST domain type CDATA 'kvm'>]><domain><name>g</name><uuid>u</uuid></domain>",
+    ])
+    func testAnyDoctypeIsRefused(xml: String) {
         #expect(Self.domainError(bytes(xml)) == .documentTypeDeclaration)
     }
 
-    @Test("XXE over http is refused as a DTD")
-    func xxeHTTP() throws {
+    /// XXE over http is refused as a DTD.
+    @Test func testXXEOverHTTPIsRefusedAsADTD() throws {
         #expect(Self.networkError(try fixture("hostile-xxe-http.xml")) == .documentTypeDeclaration)
     }
 
-    @Test("billion laughs is refused as a DTD, before any expansion")
-    func billionLaughs() throws {
+    /// Billion laughs is refused as a DTD, before any expansion.
+    @Test func testBillionLaughsIsRefusedBeforeAnyExpansion() throws {
         #expect(Self.domainError(try fixture("hostile-billion-laughs.xml")) == .documentTypeDeclaration)
     }
 
-    @Test("truncated XML is malformed, with libxml2's reason on one line")
-    func truncated() throws {
+    /// Truncated XML is malformed, with libxml2's reason on one line.
+    @Test func testTruncatedXMLIsMalformedWithLibxml2sReasonOnOneLine() throws {
         let error = try #require(Self.domainError(try fixture("hostile-truncated.xml")))
         guard case .malformed(let line, let message) = error else {
             Issue.record("expected malformed, got \(error)")
@@ -88,23 +87,23 @@ struct HostileXMLTests {
         #expect(!message.isEmpty && !message.contains("\n"))
     }
 
-    @Test("a document that is not libvirt's is refused by its root")
-    func notLibvirt() throws {
+    /// A document that is not libvirt's is refused by its root.
+    @Test func testDocumentThatIsNotLibvirtsIsRefusedByItsRoot() throws {
         #expect(
             Self.domainError(try fixture("hostile-not-libvirt.xml"))
                 == .unexpectedRoot(
                     found: "project xmlns='http://maven.apache.org/POM/4.0.0'", expected: ["domain", "domstatus"]))
     }
 
-    @Test("a namespaced <domain> is not libvirt's")
-    func namespacedRoot() {
+    /// A namespaced <domain> is not libvirt's.
+    @Test func testNamespacedDomainIsNotLibvirts() {
         #expect(
             Self.domainError(bytes("<domain xmlns='urn:example'><name>g</name><uuid>u</uuid></domain>"))
                 == .unexpectedRoot(found: "domain xmlns='urn:example'", expected: ["domain", "domstatus"]))
     }
 
-    @Test("10,000 levels of nesting are malformed")
-    func deepNesting() throws {
+    /// 10,000 levels of nesting are malformed.
+    @Test func testDeepNestingIsMalformed() throws {
         let error = try #require(Self.domainError(Self.deeplyNested))
         guard case .malformed = error else {
             Issue.record("expected malformed, got \(error)")
@@ -112,8 +111,8 @@ struct HostileXMLTests {
         }
     }
 
-    @Test("invalid UTF-8 is malformed")
-    func invalidUTF8() throws {
+    /// Invalid UTF-8 is malformed.
+    @Test func testInvalidUTF8IsMalformed() throws {
         let error = try #require(Self.domainError(Self.invalidUTF8))
         guard case .malformed(let line, let message) = error else {
             Issue.record("expected malformed, got \(error)")
@@ -123,8 +122,8 @@ struct HostileXMLTests {
         #expect(message.contains("UTF-8"))
     }
 
-    @Test("an undeclared entity reference is malformed: without a DTD no entity can exist")
-    func undeclaredEntity() throws {
+    /// An undeclared entity reference is malformed: without a DTD no entity can exist.
+    @Test func testUndeclaredEntityIsMalformed() throws {
         let error = try #require(Self.domainError(bytes("<domain><name>&xxe;</name><uuid>u</uuid></domain>")))
         guard case .malformed(_, let message) = error else {
             Issue.record("expected malformed, got \(error)")
@@ -133,8 +132,8 @@ struct HostileXMLTests {
         #expect(message.contains("xxe"))
     }
 
-    @Test("empty input is malformed")
-    func emptyInput() throws {
+    /// Empty input is malformed.
+    @Test func testEmptyInputIsMalformed() throws {
         let error = try #require(Self.domainError([]))
         guard case .malformed = error else {
             Issue.record("expected malformed, got \(error)")
@@ -142,8 +141,8 @@ struct HostileXMLTests {
         }
     }
 
-    @Test("2 MiB is refused before parsing, naming size and limit")
-    func oversize() {
+    /// 2 MiB is refused before parsing, naming size and limit.
+    @Test func testOversizeInputIsRefusedBeforeParsing() {
         let input = bytes("<domain>") + [UInt8](repeating: UInt8(ascii: " "), count: 2 << 20)
         let error = Self.domainError(input)
         #expect(error == .tooLarge(bytes: input.count, limit: 1 << 20))
@@ -151,8 +150,8 @@ struct HostileXMLTests {
         #expect(error?.description.contains("1048576") == true)
     }
 
-    @Test("exactly 1 MiB is still accepted")
-    func exactlyAtLimit() throws {
+    /// Exactly 1 MiB is still accepted.
+    @Test func testInputOfExactlyTheLimitIsAccepted() throws {
         let head = "<domain><name>g</name><uuid>u</uuid><!--", tail = "--></domain>"
         let padding = (1 << 20) - head.utf8.count - tail.utf8.count
         let input = bytes(head) + [UInt8](repeating: UInt8(ascii: "x"), count: padding) + bytes(tail)
@@ -178,8 +177,8 @@ struct HostileXMLTests {
         invalidUTF8,
     ]
 
-    @Test("libxml2 never prints to stderr, and every message is one line")
-    func silentAndOneLine() throws {
+    /// Libxml2 never prints to stderr, and every message is one line.
+    @Test func testLibxml2NeverPrintsAndEveryMessageIsOneLine() throws {
         var errors: [LibvirtXMLError?] = []
         let captured = try capturingStandardError {
             for input in Self.hostileInputs {

@@ -2,7 +2,6 @@ import LibvirtXML
 import Testing
 import VXLANCore
 
-@Suite("Network XML and hook data")
 struct NetworkXMLTests {
     /// A network with `<vx:vxlan ATTRIBUTES>CHILDREN</vx:vxlan>` as its metadata.
     static func network(metadata attributes: String, children: String = "") -> [UInt8] {
@@ -25,8 +24,8 @@ struct NetworkXMLTests {
         }
     }
 
-    @Test("hook data at network start: the network and its multicast metadata, no port")
-    func hookDataStart() throws {
+    /// Hook data at network start: the network and its multicast metadata, no port.
+    @Test func testHookDataAtNetworkStartHasTheNetworkAndNoPort() throws {
         let data = try NetworkHookData(parsingHookData: fixture("hookdata-start.xml"))
         #expect(
             data
@@ -38,8 +37,8 @@ struct NetworkXMLTests {
                             vni: try VNI(5001), mode: .multicast, group: try address("239.0.19.137")))))
     }
 
-    @Test("hook data at port-created: every metadata attribute, remotes, another prefix, and the port")
-    func hookDataPortCreated() throws {
+    /// Hook data at port-created: every metadata attribute, remotes, another prefix, and the port.
+    @Test func testHookDataAtPortCreatedHasEveryMetadataAttributeAndThePort() throws {
         let data = try NetworkHookData(parsingHookData: fixture("hookdata-port-created.xml"))
         let expected = SegmentOverrides(
             vni: try VNI(6000), mode: .unicast,
@@ -55,8 +54,8 @@ struct NetworkXMLTests {
                     ownerUUID: "4b1d6f4c-8a5e-4b0e-9f3e-2f6a1c0d7e21", mac: "52:54:00:5a:01:01"))
     }
 
-    @Test("every captured network hook input parses; ports exactly on port calls")
-    func capturedHookData() throws {
+    /// Every captured network hook input parses; ports exactly on port calls.
+    @Test func testEveryCapturedNetworkInputParsesWithPortsExactlyOnPortCalls() throws {
         let names = fixtureNames(in: "captured").filter { $0.contains("-network-") }
         #expect(!names.isEmpty)
         for name in names {
@@ -66,8 +65,8 @@ struct NetworkXMLTests {
         }
     }
 
-    @Test("forward mode: absent is nil (isolated), present without mode is NAT; MTU read")
-    func forwardModeAndMTU() throws {
+    /// Forward mode: absent is nil (isolated), present without mode is NAT; MTU read.
+    @Test func testForwardModeAbsentIsIsolatedAndWithoutModeIsNAT() throws {
         let isolated = try NetworkDescription(
             parsingNetworkXML: bytes("<network><name>iso</name><bridge name='virbr9'/><mtu size='9000'/></network>"))
         #expect(isolated == NetworkDescription(name: "iso", bridge: "virbr9", mtu: 9000))
@@ -75,8 +74,8 @@ struct NetworkXMLTests {
         #expect(nat.forwardMode == "nat")
     }
 
-    @Test("metadata in another namespace is not ours")
-    func foreignMetadataIgnored() throws {
+    /// Metadata in another namespace is not ours.
+    @Test func testMetadataInAnotherNamespaceIsNotOurs() throws {
         let xml = """
             <network><name>n</name><metadata>
               <vx:vxlan xmlns:vx='urn:example:other' vni='nonsense'/>
@@ -86,25 +85,24 @@ struct NetworkXMLTests {
         #expect(try NetworkDescription(parsingNetworkXML: bytes(xml)).overrides == nil)
     }
 
-    @Test("empty metadata element gives empty overrides, not nil")
-    func emptyOverrides() throws {
+    /// Empty metadata element gives empty overrides, not nil.
+    @Test func testEmptyMetadataGivesEmptyOverrides() throws {
         #expect(try NetworkDescription(parsingNetworkXML: Self.network(metadata: "")).overrides == SegmentOverrides())
     }
 
-    @Test(
-        "each bad metadata value is refused, naming attribute and value",
-        arguments: [
-            ("vni", "0"), ("vni", "16777216"), ("vni", "abc"), ("vni", "0x10"), ("vni", "-5"), ("vni", "05001"),
-            ("vni", ""),
-            ("mode", "vxlan"), ("mode", "Multicast"), ("mode", ""),
-            ("group", "239.1.1"), ("group", "192.0.2.1"), ("group", "2001:db8::1"), ("group", "239.1.1.256"),
-            ("dstport", "0"), ("dstport", "65536"), ("dstport", "80a"), ("dstport", "+80"), ("dstport", " 80"),
-            ("ttl", "0"), ("ttl", "256"), ("ttl", "ten"),
-            ("underlay", "a-name-too-long-for-linux"), ("underlay", "eth/0"), ("underlay", "eth 0"), ("underlay", ""),
-            ("local", "192.0.2"), ("local", "239.1.1.1"), ("local", "ff02::1"), ("local", "host.example"),
-            ("mtu", "67"), ("mtu", "65536"), ("mtu", "1500 "), ("mtu", "auto"),
-        ])
-    func badMetadataValue(attribute: String, value: String) throws {
+    /// Each bad metadata value is refused, naming attribute and value.
+    @Test(arguments: [
+        ("vni", "0"), ("vni", "16777216"), ("vni", "abc"), ("vni", "0x10"), ("vni", "-5"), ("vni", "05001"),
+        ("vni", ""),
+        ("mode", "vxlan"), ("mode", "Multicast"), ("mode", ""),
+        ("group", "239.1.1"), ("group", "192.0.2.1"), ("group", "2001:db8::1"), ("group", "239.1.1.256"),
+        ("dstport", "0"), ("dstport", "65536"), ("dstport", "80a"), ("dstport", "+80"), ("dstport", " 80"),
+        ("ttl", "0"), ("ttl", "256"), ("ttl", "ten"),
+        ("underlay", "a-name-too-long-for-linux"), ("underlay", "eth/0"), ("underlay", "eth 0"), ("underlay", ""),
+        ("local", "192.0.2"), ("local", "239.1.1.1"), ("local", "ff02::1"), ("local", "host.example"),
+        ("mtu", "67"), ("mtu", "65536"), ("mtu", "1500 "), ("mtu", "auto"),
+    ])
+    func testBadMetadataValuesAreRefusedNamingTheAttribute(attribute: String, value: String) throws {
         let error = try #require(Self.overridesError("\(attribute)='\(value)'"))
         guard case .invalidValue(let location, let found, _) = error else {
             Issue.record("expected invalidValue, got \(error)")
@@ -114,8 +112,9 @@ struct NetworkXMLTests {
         #expect(found == value)
     }
 
-    @Test("a bad remote address is refused", arguments: ["192.0.2", "239.1.1.1", "", "nope"])
-    func badRemote(address: String) throws {
+    /// A bad remote address is refused.
+    @Test(arguments: ["192.0.2", "239.1.1.1", "", "nope"])
+    func testBadRemoteAddressIsRefused(address: String) throws {
         let error = try #require(Self.overridesError("vni='5001'", children: "<vx:remote address='\(address)'/>"))
         if address.isEmpty {
             #expect(error == .missingValue(location: "/network/metadata/vx:vxlan/vx:remote/@address"))
@@ -128,28 +127,26 @@ struct NetworkXMLTests {
         }
     }
 
-    @Test(
-        "unknown or namespaced attributes on our element are refused",
-        arguments: ["vnii", "dstprot", "vx:vni", "xml:lang"])
-    func unknownAttribute(name: String) {
+    /// Unknown or namespaced attributes on our element are refused.
+    @Test(arguments: ["vnii", "dstprot", "vx:vni", "xml:lang"])
+    func testUnknownMetadataAttributesAreRefused(name: String) {
         #expect(
             Self.overridesError("vni='5001' \(name)='1'")
                 == .unknownAttribute(
                     element: "/network/metadata/vx:vxlan", name: name, allowed: SegmentOverridesNames.all))
     }
 
-    @Test("unknown attributes on <vx:remote> are refused")
-    func unknownRemoteAttribute() {
+    /// Unknown attributes on <vx:remote> are refused.
+    @Test func testUnknownRemoteAttributesAreRefused() {
         #expect(
             Self.overridesError("", children: "<vx:remote address='192.0.2.1' port='4789'/>")
                 == .unknownAttribute(
                     element: "/network/metadata/vx:vxlan/vx:remote", name: "port", allowed: ["address"]))
     }
 
-    @Test(
-        "unknown child elements are refused, in our namespace or another",
-        arguments: ["<vx:remotes address='192.0.2.1'/>", "<remote address='192.0.2.1'/>"])
-    func unknownChild(child: String) throws {
+    /// Unknown child elements are refused, in our namespace or another.
+    @Test(arguments: ["<vx:remotes address='192.0.2.1'/>", "<remote address='192.0.2.1'/>"])
+    func testUnknownMetadataChildrenAreRefused(child: String) throws {
         let error = try #require(Self.overridesError("", children: child))
         guard case .unknownElement(let parent, _, let allowed) = error else {
             Issue.record("expected unknownElement, got \(error)")
@@ -159,8 +156,8 @@ struct NetworkXMLTests {
         #expect(allowed == ["remote"])
     }
 
-    @Test("two <vx:vxlan> elements are refused")
-    func duplicateMetadata() {
+    /// Two <vx:vxlan> elements are refused.
+    @Test func testTwoMetadataElementsAreRefused() {
         let xml = """
             <network><name>n</name><metadata>
               <a:vxlan xmlns:a='urn:x-libvirt-vxlan:1.0' vni='1'/>
@@ -172,32 +169,31 @@ struct NetworkXMLTests {
                 == .duplicateElement(location: "/network/metadata/b:vxlan"))
     }
 
-    @Test(
-        "hook data needs a network; a port needs its uuid and owner",
-        arguments: [
-            ("<hookData/>", "/hookData/network"),
-            ("<hookData><network/></hookData>", "/hookData/network/name"),
-            (
-                "<hookData><network><name>n</name></network><networkport><owner><name>g</name><uuid>u</uuid></owner></networkport></hookData>",
-                "/hookData/networkport/uuid"
-            ),
-            (
-                "<hookData><network><name>n</name></network><networkport><uuid>p</uuid><owner><uuid>u</uuid></owner></networkport></hookData>",
-                "/hookData/networkport/owner/name"
-            ),
-            (
-                "<hookData><network><name>n</name></network><networkport><uuid>p</uuid><owner><name>g</name></owner></networkport></hookData>",
-                "/hookData/networkport/owner/uuid"
-            ),
-        ])
+    /// Hook data needs a network; a port needs its uuid and owner.
+    @Test(arguments: [
+        ("<hookData/>", "/hookData/network"),
+        ("<hookData><network/></hookData>", "/hookData/network/name"),
+        (
+            "<hookData><network><name>n</name></network><networkport><owner><name>g</name><uuid>u</uuid></owner></networkport></hookData>",
+            "/hookData/networkport/uuid"
+        ),
+        (
+            "<hookData><network><name>n</name></network><networkport><uuid>p</uuid><owner><uuid>u</uuid></owner></networkport></hookData>",
+            "/hookData/networkport/owner/name"
+        ),
+        (
+            "<hookData><network><name>n</name></network><networkport><uuid>p</uuid><owner><name>g</name></owner></networkport></hookData>",
+            "/hookData/networkport/owner/uuid"
+        ),
+    ])
     func hookDataMissing(xml: String, location: String) {
         #expect(
             parseError { () throws(LibvirtXMLError) in try NetworkHookData(parsingHookData: bytes(xml)) }
                 == .missingValue(location: location))
     }
 
-    @Test("roots are checked for networks and hook data")
-    func wrongRoots() {
+    /// Roots are checked for networks and hook data.
+    @Test func testRootsAreCheckedForNetworksAndHookData() {
         #expect(
             parseError { () throws(LibvirtXMLError) in
                 try NetworkDescription(parsingNetworkXML: bytes("<hookData/>"))
@@ -213,4 +209,18 @@ struct NetworkXMLTests {
 /// module, so that a change to it is a visible change to the tests.
 enum SegmentOverridesNames {
     static let all = ["vni", "mode", "group", "dstport", "ttl", "underlay", "local", "mtu"]
+}
+
+struct NetworkDefinitionXMLTests {
+    /// A definition's XML reads back as the same network, metadata and remotes included.
+    @Test func testDefinitionReadsBackAsTheSameNetwork() throws {
+        var config = Config()
+        config.mode = .unicast
+        config.remotes = [try #require(IPAddress("192.0.2.12")), try #require(IPAddress("192.0.2.13"))]
+        let definition = try config.networkDefinition(for: VNI(5001), name: "tenant_a.1", mtu: 1400)
+        let parsed = try NetworkDescription(parsingNetworkXML: Array(definition.xml.utf8))
+        #expect(parsed.name == "tenant_a.1" && parsed.bridge == "brvx-5001" && parsed.forwardMode == "bridge")
+        #expect(parsed.overrides == definition.metadata)
+        #expect(parsed.overrides?.vni == definition.vni)
+    }
 }

@@ -5,7 +5,6 @@ import VXLANCore
 
 /// Every XML file in `Samples/` is shipped as an example for operators, so each must
 /// parse, and parse to what its comment promises.
-@Suite("Samples")
 struct SampleTests {
     enum Expected {
         case domain(DomainDescription)
@@ -37,8 +36,9 @@ struct SampleTests {
         "domain-bridge.xml", "domain-network.xml", "network-vxlan-5001.xml", "network-handmade.xml",
     ]
 
-    @Test("each sample parses to the expected values", arguments: sampleNames)
-    func sampleParses(name: String) throws {
+    /// Each sample parses to the expected values.
+    @Test(arguments: sampleNames)
+    func testEachSampleParsesToTheExpectedValues(name: String) throws {
         let bytes = Array(try Data(contentsOf: samplesDirectory.appendingPathComponent(name)))
         switch try #require(try Self.expectations()[name]) {
         case .domain(let expected):
@@ -48,8 +48,8 @@ struct SampleTests {
         }
     }
 
-    @Test("every XML file in Samples has an expectation")
-    func everySampleIsCovered() throws {
+    /// Every XML file in Samples has an expectation.
+    @Test func testEveryXMLSampleHasAnExpectation() throws {
         let present = try FileManager.default.contentsOfDirectory(atPath: samplesDirectory.path)
             .filter { $0.hasSuffix(".xml") }
         #expect(Set(present) == Set(Self.sampleNames))

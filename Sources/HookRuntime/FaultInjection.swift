@@ -6,12 +6,12 @@
     /// record written or removed), so tests can prove that the next call converges from
     /// every intermediate state. Compiled into debug builds only: a release build (the
     /// package) has no such switch.
-    public enum FaultInjection {
+    enum FaultInjection {
         nonisolated(unsafe) private static var remaining: Int? = getenv("LIBVIRT_VXLAN_CRASH_AFTER").flatMap {
             Int(String(cString: $0))
         }
 
-        public static func changeSucceeded() {
+        static func changeSucceeded() {
             guard let count = remaining else { return }
             remaining = count - 1
             if count == 1 { kill(getpid(), SIGKILL) }

@@ -1,0 +1,53 @@
+import Lifecycle
+import LifecycleFakes
+import Testing
+import VXLANCore
+
+@testable import HookRuntime
+
+/// The dispatch from libvirt's XML to the lifecycle, on fakes: no root, no kernel.
+struct HookRunnerTests {
+    let host = FakeHost()
+
+    private func run(_ driver: HookCall.Driver, _ operation: String, _ sub: String, _ xml: String) throws {
+        let runner = HookRunner(config: host.config, lifecycle: host.lifecycle, journal: host.log)
+        try runner.run(
+            HookCall(driver: driver, object: "g", operation: operation, subOperation: sub), input: Array(xml.utf8))
+    }
+
+    private static let withoutUUID = """
+        <domain type='test'><name>test</name><devices><interface type='network'>\
+        <source network='default'/></interface></devices></domain>
+        """
+
+    @Test(arguments: [("prepare", "begin"), ("reconnect", "begin"), ("release", "end")])
+    func testDomainWithoutUUIDAndWithoutVXLANInterfacesIsNeverRefused(operation: String, sub: String) throws {
+        try run(.qemu, operation, sub, Self.withoutUUID)
+        #expect(host.links.names.isEmpty && host.users.records.isEmpty && host.log.lines.isEmpty)
+    }
+
+    @Test func testDomainWithAVXLANInterfaceNeedsItsUUID() {
+        let xml =
+            "<domain><name>g</name><devices><interface type='bridge'><source bridge='brvx-5001'/></interface></devices></domain>"
+        #expect {
+            try run(.qemu, "prepare", "begin", xml)
+        } throws: { error in
+            "\(error)" == "domain g has no valid <uuid>"
+        }
+        #expect(host.links.names.isEmpty)
+    }
+
+    @Test func testPrepareAndReleaseOfADomainJoinAndLeaveItsVNIs() throws {
+        let xml = """
+            <domain><name>g</name><uuid>00000000-0000-4000-8000-000000000001</uuid><devices>\
+            <interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='brvx-5001'/></interface>\
+            <interface type='network'><mac address='52:54:00:00:00:02'/><source network='vxlan-5002'/></interface>\
+            </devices></domain>
+            """
+        try run(.qemu, "prepare", "begin", xml)
+        #expect(host.links.names == ["brvx-5001", "brvx-5002", "vxlan5001", "vxlan5002"])
+        #expect(host.users.records[try VNI(5002)]?.values.first?.macs == ["52:54:00:00:00:02"])
+        try run(.qemu, "release", "end", xml)
+        #expect(host.links.names.isEmpty && host.users.records.isEmpty)
+    }
+}

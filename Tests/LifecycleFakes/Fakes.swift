@@ -1,0 +1,173 @@
+import HostNetwork
+import Lifecycle
+import VXLANCore
+
+/// A host's links in memory: `ensure` makes an owned bridge and vxlan device (as
+/// `SegmentConverger` would), `remove` deletes a VNI's interface group, and a test adds
+/// guest taps or foreign devices directly.
+public final class FakeLinks: SegmentLinks {
+    public private(set) var links: [String: Link] = [:]
+    /// VNIs whose ensure fails, with the error to throw.
+    public var failingEnsure: [VNI: ConvergeError] = [:]
+    /// Every status read, by VNI: the lifecycle reads a VNI's links at most once per call.
+    public private(set) var statusReads: [VNI] = []
+    public private(set) var removals: [SegmentConverger.Removal] = []
+    private var nextIndex: Int32 = 10
+
+    public init() {}
+
+    public var names: [String] { links.keys.sorted() }
+
+    /// A guest's tap on `bridge`, named and addressed the way libvirt does it (fe:...).
+    public func plugTap(_ name: String, mac: String, into bridge: String) {
+        let master = links[bridge]?.index ?? 0
+        add(Link(index: 0, name: name, kind: "tun", master: master, address: "fe" + mac.dropFirst(2)))
+    }
+
+    /// Any link: an operator's bridge, a foreign port.
+    public func add(_ link: Link) {
+        var link = link
+        link.index = nextIndex
+        nextIndex += 1
+        links[link.name] = link
+    }
+
+    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
+        if let error = failingEnsure[plan.vni] { throw error }
+        var actions: [SegmentConverger.Action] = []
+        let group = Ownership.interfaceGroup(for: plan.vni)
+        if links[plan.names.bridge.rawValue] == nil {
+            add(Link(index: 0, name: plan.names.bridge.rawValue, kind: "bridge", group: group))
+            actions.append(SegmentConverger.Action(description: "created bridge \(plan.names.bridge)"))
+        }
+        let bridge = links[plan.names.bridge.rawValue]?.index ?? 0
+        if links[plan.names.vxlan.rawValue] == nil {
+            add(Link(index: 0, name: plan.names.vxlan.rawValue, kind: "vxlan", master: bridge, group: group))
+            actions.append(SegmentConverger.Action(description: "created \(plan.names.vxlan)"))
+        }
+        return SegmentConverger.EnsureResult(actions: actions, borrowed: false, mtu: 1450)
+    }
+
+    public func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus {
+        statusReads.append(names.vni)
+        let bridge = links[names.bridge.rawValue]
+        let ports = bridge.map { bridge in
+            links.values.filter { $0.master == bridge.index }.sorted { $0.index < $1.index }
+        }
+        return SegmentStatus(
+            vni: names.vni, bridge: bridge, vxlan: links[names.vxlan.rawValue], ports: ports ?? [])
+    }
+
+    public func remove(
+        _ removal: SegmentConverger.Removal, keeping lock: any SegmentLock,
+        report: (Result<[SegmentConverger.Action], ConvergeError>) -> Void
+    ) {
+        removals.append(removal)
+        let group = Ownership.interfaceGroup(for: removal.vni)
+        links = links.filter { $0.value.group != group }
+        report(.success(removal.links.map { SegmentConverger.Action(description: "deleted \($0)") }))
+    }
+}
+
+/// User records in memory, stamped with the time they were written (as a file's mtime).
+public final class FakeUsers: UserStore {
+    public var records: [VNI: [SegmentUser: UserRecord]] = [:]
+    /// When set, every change fails with it (a full or read-only /run).
+    public var failure: StateError?
+    var now: () -> Int = { 0 }
+
+    public init() {}
+
+    public func users(of vni: VNI) throws(StateError) -> [SegmentUser: UserRecord] {
+        records[vni] ?? [:]
+    }
+
+    public func record(of user: SegmentUser, on vni: VNI) -> UserRecord? {
+        records[vni]?[user]
+    }
+
+    public func add(_ user: SegmentUser, _ record: UserRecord, on vni: VNI) throws(StateError) {
+        if let failure { throw failure }
+        var record = record
+        record.since = now()
+        records[vni, default: [:]][user] = record
+    }
+
+    @discardableResult
+    public func remove(_ user: SegmentUser, from vni: VNI) throws(StateError) -> Bool {
+        if let failure { throw failure }
+        let removed = records[vni]?.removeValue(forKey: user) != nil
+        if records[vni]?.isEmpty == true { records[vni] = nil }
+        return removed
+    }
+}
+
+/// Locks that record who took them, and fail if a VNI's lock is taken twice at once.
+public final class FakeLocks: SegmentLocks {
+    public private(set) var held: Set<VNI> = []
+    public private(set) var taken: [VNI] = []
+
+    public init() {}
+
+    public func lock(_ vni: VNI) throws(StateError) -> any SegmentLock {
+        guard held.insert(vni).inserted else {
+            throw StateError(operation: "flock", path: "locks/\(vni)", reason: "already held by this call")
+        }
+        taken.append(vni)
+        return Held(vni: vni, locks: self)
+    }
+
+    final class Held: SegmentLock {
+        let vni: VNI
+        let locks: FakeLocks
+
+        init(vni: VNI, locks: FakeLocks) {
+            self.vni = vni
+            self.locks = locks
+        }
+
+        func release() { locks.held.remove(vni) }
+    }
+}
+
+/// The journal's lines, kept for assertions.
+public final class FakeLog: LifecycleLog {
+    public private(set) var lines: [(level: LogLevel, message: String)] = []
+
+    public init() {}
+
+    public func log(_ level: LogLevel, _ message: String) {
+        lines.append((level, message))
+    }
+
+    public func contains(_ level: LogLevel, _ text: String) -> Bool {
+        lines.contains { $0.level == level && $0.message.contains(text) }
+    }
+}
+
+/// A lifecycle wired to fakes, with a clock the test moves.
+public final class FakeHost {
+    public let links = FakeLinks()
+    public let users = FakeUsers()
+    public let locks = FakeLocks()
+    public let log = FakeLog()
+    public var now = 1_000_000
+    public let config: Config
+
+    public init(config: Config = FakeHost.defaultConfig) {
+        self.config = config
+        users.now = { [unowned self] in now }
+    }
+
+    /// Multicast over `ul0`, CloudStack names.
+    public static var defaultConfig: Config {
+        var config = Config()
+        config.underlay = try? InterfaceName("ul0")
+        return config
+    }
+
+    public var lifecycle: SegmentLifecycle {
+        SegmentLifecycle(
+            links: links, users: users, locks: locks, journal: log, staleAfter: 300, now: { [unowned self] in now })
+    }
+}

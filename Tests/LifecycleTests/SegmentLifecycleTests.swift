@@ -1,0 +1,210 @@
+import HostNetwork
+import Lifecycle
+import LifecycleFakes
+import Testing
+import VXLANCore
+
+/// Every rule of `SegmentLifecycle` against in-memory links, records and locks: no root,
+/// no kernel, no files.
+struct SegmentLifecycleTests {
+    let host = FakeHost()
+    let guestA = guest(1)
+    let guestB = guest(2)
+
+    private static func guest(_ number: Int) -> SegmentUser {
+        let digits = String(number)
+        let uuid = "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - digits.count) + digits
+        guard let user = SegmentUser(.domain, uuid: uuid) else { fatalError("bad test UUID \(uuid)") }
+        return user
+    }
+
+    private func use(_ vni: UInt32, name: String = "g", macs: [String] = []) throws -> SegmentLifecycle.Use {
+        SegmentLifecycle.Use(plan: try host.config.plan(for: VNI(vni)), record: UserRecord(name: name, macs: macs))
+    }
+
+    private func names(_ vni: UInt32) throws -> SegmentNames { try host.config.names(for: VNI(vni)) }
+
+    private func join(_ user: SegmentUser, _ uses: [SegmentLifecycle.Use]) throws {
+        try host.lifecycle.join(user, uses, context: "test")
+    }
+
+    private func leave(_ user: SegmentUser?, mac: String? = nil, _ vni: UInt32) throws {
+        try host.lifecycle.leave(user, mac: mac, from: names(vni), context: "test")
+    }
+
+    private func recorded(_ vni: UInt32) throws -> [SegmentUser: UserRecord] { host.users.records[try VNI(vni)] ?? [:] }
+
+    // MARK: joining
+
+    @Test func testJoinMakesTheSegmentAndRecordsTheUser() throws {
+        try join(guestA, [use(5001, name: "a", macs: ["52:54:00:00:00:01"])])
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"])
+        #expect(try recorded(5001)[guestA]?.macs == ["52:54:00:00:00:01"])
+        #expect(host.log.contains(.notice, "test VNI 5001: created bridge brvx-5001"))
+        #expect(try host.locks.held.isEmpty && host.locks.taken == [VNI(5001)])
+    }
+
+    @Test func testJoinAgainMergesTheMACsOfTheEarlierRecord() throws {
+        try join(guestA, [use(5001, macs: ["52:54:00:00:00:02"])])
+        try join(guestA, [use(5001, macs: ["52:54:00:00:00:01"])])
+        #expect(try recorded(5001)[guestA]?.macs == ["52:54:00:00:00:01", "52:54:00:00:00:02"])
+    }
+
+    @Test func testJoinThatFailsOnALaterVNILeavesTheEarlierOnesAgain() throws {
+        host.links.failingEnsure[try VNI(5002)] = .underlayDown("ul0")
+        #expect(throws: LifecycleError.refused("VNI 5002: \(ConvergeError.underlayDown("ul0"))")) {
+            try join(guestA, [use(5001), use(5002)])
+        }
+        #expect(host.links.names.isEmpty)
+        #expect(host.users.records.isEmpty)
+        #expect(host.log.contains(.error, "test VNI 5002: underlay device ul0 is down"))
+        #expect(host.locks.held.isEmpty)
+    }
+
+    @Test func testRollbackKeepsASegmentAnotherUserStillHolds() throws {
+        try join(guestB, [use(5001)])
+        host.links.failingEnsure[try VNI(5002)] = .underlayDown("ul0")
+        #expect(throws: LifecycleError.self) { try join(guestA, [use(5001), use(5002)]) }
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"])
+        #expect(try recorded(5001).keys.sorted { $0.uuid < $1.uuid } == [guestB])
+    }
+
+    @Test func testUnwritableStateFailsTheJoinAsRuntimeState() throws {
+        let failure = StateError(operation: "write", path: "/run/libvirt-vxlan/vni/5001/x", reason: "No space left")
+        host.users.failure = failure
+        #expect(throws: LifecycleError.state(failure)) { try join(guestA, [use(5001)]) }
+        #expect(host.locks.held.isEmpty)
+    }
+
+    // MARK: leaving
+
+    @Test func testLastUserLeavingTearsTheSegmentDown() throws {
+        try join(guestA, [use(5001)])
+        try leave(guestA, 5001)
+        #expect(host.links.names.isEmpty)
+        #expect(
+            host.links.removals == [
+                SegmentConverger.Removal(vni: try VNI(5001), links: ["vxlan5001", "bridge brvx-5001"])
+            ])
+        #expect(host.log.contains(.notice, "test VNI 5001: deleted bridge brvx-5001"))
+    }
+
+    @Test func testSegmentStaysWhileAnotherUserHoldsIt() throws {
+        try join(guestA, [use(5001, name: "a")])
+        try join(guestB, [use(5001, name: "b")])
+        try leave(guestA, 5001)
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"])
+        #expect(host.log.contains(.info, "test VNI 5001: kept, used by b"))
+    }
+
+    @Test func testLeavingOneNICKeepsAUserWithOtherNICsOnTheVNI() throws {
+        try join(guestA, [use(5001, macs: ["52:54:00:00:00:01", "52:54:00:00:00:02"])])
+        try leave(guestA, mac: "52:54:00:00:00:01", 5001)
+        #expect(try recorded(5001)[guestA]?.macs == ["52:54:00:00:00:02"])
+        #expect(host.links.removals.isEmpty)
+    }
+
+    @Test func testLeavingTheLastNICDropsTheUserAndTheSegment() throws {
+        try join(guestA, [use(5001, macs: ["52:54:00:00:00:01"])])
+        try leave(guestA, mac: "52:54:00:00:00:01", 5001)
+        #expect(host.users.records.isEmpty)
+        #expect(host.links.names.isEmpty)
+    }
+
+    @Test func testLeavingReadsTheLinksOnceForReconcilingAndTeardown() throws {
+        try join(guestA, [use(5001)])
+        try join(guestB, [use(5001)])
+        host.now += 1_000
+        try leave(guestB, 5001)
+        #expect(host.links.statusReads == [try VNI(5001)])
+    }
+
+    @Test func testLeavingNeverReadsTheLinksWhileOnlyNetworksRemain() throws {
+        let network = try #require(SegmentUser(.network, uuid: "4a70a2fb-8ccb-4ca4-8b9b-b0dc1656def9"))
+        try join(network, [use(5001)])
+        try join(guestA, [use(5001)])
+        try leave(guestA, 5001)
+        #expect(host.links.statusReads.isEmpty)
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"])
+    }
+
+    @Test func testLeavingAVNIWithNothingOnItChangesNothing() throws {
+        try leave(guestA, 5001)
+        #expect(host.links.removals.isEmpty && host.users.records.isEmpty)
+        #expect(host.log.lines.isEmpty)
+    }
+
+    // MARK: reconciling
+
+    @Test func testVanishedGuestIsForgottenOnceItsRecordIsStale() throws {
+        try join(guestA, [use(5001, name: "gone", macs: ["52:54:00:00:00:01"])])
+        try join(guestB, [use(5001, name: "b", macs: ["52:54:00:00:00:02"])])
+        host.now += 300
+        try leave(guestB, 5001)
+        #expect(host.users.records.isEmpty)
+        #expect(host.links.names.isEmpty)
+        #expect(host.log.contains(.warning, "test VNI 5001: forgot gone (\(guestA)): none of its NICs is on brvx-5001"))
+    }
+
+    @Test func testGuestWithoutTapIsKeptWhileItsRecordIsRecent() throws {
+        try join(guestA, [use(5001, macs: ["52:54:00:00:00:01"])])
+        host.now += 299
+        try leave(nil, 5001)
+        #expect(try recorded(5001)[guestA] != nil)
+        #expect(host.links.removals.isEmpty)
+    }
+
+    @Test func testGuestWhoseTapIsOnTheBridgeIsNeverForgotten() throws {
+        try join(guestA, [use(5001, macs: ["52:54:00:AB:00:01"])])
+        host.links.plugTap("vnet0", mac: "52:54:00:ab:00:01", into: "brvx-5001")
+        host.now += 100_000
+        try leave(nil, 5001)
+        #expect(try recorded(5001)[guestA] != nil)
+    }
+
+    @Test func testNetworksAreNeverForgottenForLackOfTaps() throws {
+        let network = try #require(SegmentUser(.network, uuid: "4a70a2fb-8ccb-4ca4-8b9b-b0dc1656def9"))
+        try join(network, [use(5001)])
+        host.now += 100_000
+        try leave(nil, 5001)
+        #expect(try recorded(5001)[network] != nil)
+    }
+
+    @Test func testCollectingGarbageForgetsVanishedGuestsAndRemovesUnusedSegments() throws {
+        try join(guestA, [use(5001, macs: ["52:54:00:00:00:01"])])
+        try join(guestB, [use(5002, macs: ["52:54:00:00:00:02"])])
+        host.links.plugTap("vnet1", mac: "52:54:00:00:00:02", into: "brvx-5002")
+        host.now += 1_000
+        try host.lifecycle.collectGarbage(names(5001))
+        try host.lifecycle.collectGarbage(names(5002))
+        #expect(host.links.names == ["brvx-5002", "vnet1", "vxlan5002"])
+        #expect(try recorded(5002)[guestB] != nil && recorded(5001).isEmpty)
+    }
+
+    // MARK: deciding a teardown
+
+    @Test func testTeardownLeavesABridgeThatStillHasAForeignPort() throws {
+        try join(guestA, [use(5001)])
+        host.links.plugTap("vnet7", mac: "52:54:00:00:00:07", into: "brvx-5001")
+        try leave(guestA, 5001)
+        #expect(host.links.removals.isEmpty)
+        #expect(host.log.contains(.info, "test VNI 5001: kept, brvx-5001 still has ports vnet7"))
+    }
+
+    @Test func testTeardownNeverTouchesAnOperatorsSegment() throws {
+        host.links.add(Link(index: 0, name: "brvx-5001", kind: "bridge"))
+        try join(guestA, [use(5001)])
+        try leave(guestA, 5001)
+        #expect(host.links.removals.isEmpty)
+        #expect(host.log.contains(.info, "brvx-5001 was not created by libvirt-vxlan; left in place"))
+    }
+
+    @Test func testTeardownOfANameTakenByAnotherKindIsLoggedNotThrown() throws {
+        try join(guestA, [use(5001)])
+        host.links.add(Link(index: 0, name: "brvx-5002", kind: "veth"))
+        try join(guestB, [use(5002)])
+        try leave(guestB, 5002)
+        #expect(host.log.contains(.error, "test VNI 5002: teardown failed: brvx-5002 exists but is a veth device"))
+        #expect(host.locks.held.isEmpty)
+    }
+}
