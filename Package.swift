@@ -13,17 +13,17 @@ let strict: [SwiftSetting] = [
     .unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release)),
 ]
 
-/// The hook's release build is fully static: resolving libxml2's, ICU's and libstdc++'s
-/// symbols at every exec (Debian links with -z now) was 80% of an ignored phase's
-/// instructions. The libraries are libxml-2.0's Libs.private (pkg-config --static).
-/// ld.lld places the functions a hook call executes (hot-functions.order, written by
+/// The hook's release link. Debian's libxml2 and libnl are shared libraries (security
+/// updates reach the hook); the Swift runtime, which Debian does not ship, is static. The
+/// executable is position-independent, its relocations packed (DT_RELR). ld.lld places
+/// the functions a hook call executes (hot-functions.order, written by
 /// Benchmarks/hot-functions) together at the start of .text: an exec maps code one page
-/// fault at a time, and a call's code spread over 7.8 MB took ~80 faults of ~2.5 µs.
+/// fault at a time.
 let hotFunctions = Context.packageDirectory + "/Sources/libvirt-vxlan-hook/hot-functions.order"
-let staticHook =
-    ["-static-executable", "-use-ld=lld"]
-    + ["--symbol-ordering-file=\(hotFunctions)", "--no-warn-symbol-ordering"].flatMap { ["-Xlinker", $0] }
-    + ["icuuc", "icudata", "lzma", "z", "stdc++", "m"].flatMap { ["-Xlinker", "-l\($0)"] }
+let hookLink =
+    ["-use-ld=lld"]
+    + ["-z", "pack-relative-relocs", "--symbol-ordering-file=\(hotFunctions)", "--no-warn-symbol-ordering"]
+    .flatMap { ["-Xlinker", $0] }
 
 let package = Package(
     name: "libvirt-vxlan",
@@ -46,6 +46,8 @@ let package = Package(
         .systemLibrary(
             name: "CLibvirt", pkgConfig: "libvirt",
             providers: [.apt(["libvirt-dev"])]),
+        // syslog(3) without C varargs (libc: nothing to link).
+        .systemLibrary(name: "CSyslog"),
 
         // Pure logic: configuration, names, VNIs, addresses, the plan. Imports no C library.
         .target(name: "VXLANCore", swiftSettings: strict),
@@ -59,13 +61,14 @@ let package = Package(
 
         // What the hook does at run time: configuration file, (later) dispatch, users, locks.
         .target(
-            name: "HookRuntime", dependencies: ["VXLANCore", "LibvirtXML", "HostNetwork"], swiftSettings: strict),
+            name: "HookRuntime", dependencies: ["CSyslog", "VXLANCore", "LibvirtXML", "HostNetwork"],
+            swiftSettings: strict),
 
         // The libvirt hook: argv + stdin -> HookRuntime. Links no libvirt (start-up cost).
         .executableTarget(
             name: "libvirt-vxlan-hook", dependencies: ["HookRuntime"], exclude: ["hot-functions.order"],
             swiftSettings: strict,
-            linkerSettings: [.unsafeFlags(staticHook, .when(configuration: .release))]),
+            linkerSettings: [.unsafeFlags(hookLink, .when(configuration: .release))]),
 
         .executableTarget(
             name: "vxlanctl",

@@ -1,3 +1,4 @@
+import CSyslog
 import Glibc
 
 /// Logging to syslog, which journald collects: `journalctl -t libvirt-vxlan`. Every line
@@ -27,7 +28,7 @@ public struct Journal: Sendable {
     }
 
     public func log(_ level: Level, _ message: String) {
-        message.withCString { text in withVaList([text]) { vsyslog(level.priority, "%s", $0) } }
+        libvirt_vxlan_syslog(level.priority, message)
         if echo { writeStandardError("libvirt-vxlan: \(message)\n") }
     }
 }
