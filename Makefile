@@ -4,6 +4,8 @@ CONFIG_DIR ?= /etc/libvirt-vxlan
 # Release builds for the package and `make install` have a folder of their own, so that
 # a package built while `swift test` holds .build does not wait for it.
 RELEASE_SCRATCH ?= .build-deb
+CC ?= cc
+CFLAGS ?= -O2 -g
 # Seconds per fuzz target for `make fuzz`; Fuzz/run 600 for a long run.
 FUZZ_SECONDS ?= 20
 
@@ -29,6 +31,12 @@ release:
 	$(SWIFT) build --scratch-path $(RELEASE_SCRATCH) -c release --static-swift-stdlib --product libvirt-vxlan-hook
 	$(SWIFT) build --scratch-path $(RELEASE_SCRATCH) -c release --static-swift-stdlib --product vxlanctl
 	Packaging/generate-docs $(RELEASE_SCRATCH)/release/vxlanctl $(RELEASE_SCRATCH)/docs
+	# What libvirt executes: plain C that loads nothing but libc, answers the phases the
+	# hook ignores and executes the Swift hook (installed as libvirt-vxlan-hook-worker)
+	# for the others. Debian's hardening flags come through CFLAGS/LDFLAGS (debian/rules).
+	mkdir -p $(RELEASE_SCRATCH)/launcher
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wall -Wextra -Werror $(LDFLAGS) Sources/hook-launcher/libvirt-vxlan-hook.c \
+		-o $(RELEASE_SCRATCH)/launcher/libvirt-vxlan-hook
 
 # The style rules of .swift-format (no force unwraps or force tries, ordered imports...).
 lint:
@@ -66,7 +74,10 @@ system-test:
 # What the package installs, under DESTDIR (debian/rules calls this). Without DESTDIR, on
 # a host without dpkg, it also runs the postinst: hooks in place, AppArmor, reload.
 install: release
-	install -D -m 0755 $(RELEASE_SCRATCH)/release/libvirt-vxlan-hook -t $(DESTDIR)/usr/libexec/libvirt-vxlan
+	install -D -m 0755 $(RELEASE_SCRATCH)/launcher/libvirt-vxlan-hook \
+		$(DESTDIR)/usr/libexec/libvirt-vxlan/libvirt-vxlan-hook
+	install -D -m 0755 $(RELEASE_SCRATCH)/release/libvirt-vxlan-hook \
+		$(DESTDIR)/usr/libexec/libvirt-vxlan/libvirt-vxlan-hook-worker
 	install -D -m 0755 Hooks/reload-libvirt Hooks/apparmor-rule -t $(DESTDIR)/usr/libexec/libvirt-vxlan
 	install -D -m 0755 $(RELEASE_SCRATCH)/release/vxlanctl -t $(DESTDIR)/usr/bin
 	install -D -m 0644 $(RELEASE_SCRATCH)/docs/vxlanctl.8 Packaging/libvirt-vxlan-hook.8 -t $(DESTDIR)/usr/share/man/man8

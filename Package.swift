@@ -15,17 +15,17 @@ let hookModule: [SwiftSetting] =
         .unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release)),
     ]
 
-/// The hook's release build is fully static: no dynamic symbol resolution at every exec
-/// (Debian links libxml2 and ICU with -z now). The libraries are libxml-2.0's
-/// Libs.private (pkg-config --static). ld.lld places the functions a hook call executes
-/// (hot-functions.order, written by Benchmarks/hot-functions, checked by
-/// `Benchmarks/instructions --check`) together at the start of .text, so a call faults in
-/// fewer pages of code; an entry the binary no longer has is a linker warning.
+/// The hook's release link. Debian's libxml2 and libnl are shared libraries (security
+/// updates reach the hook); the Swift runtime, which Debian does not ship, is static. The
+/// executable is position-independent, its relocations packed (DT_RELR). ld.lld places
+/// the functions a hook call executes (hot-functions.order, written by
+/// Benchmarks/hot-functions, checked by `Benchmarks/instructions --check`) together at
+/// the start of .text, so a call faults in fewer pages of code; an entry the binary no
+/// longer has is a linker warning.
 let hotFunctions = Context.packageDirectory + "/Sources/libvirt-vxlan-hook/hot-functions.order"
-let staticHook =
-    ["-static-executable", "-use-ld=lld"]
-    + ["-Xlinker", "--symbol-ordering-file=\(hotFunctions)"]
-    + ["icuuc", "icudata", "lzma", "z", "stdc++", "m"].flatMap { ["-Xlinker", "-l\($0)"] }
+let hookLink =
+    ["-use-ld=lld"]
+    + ["-z", "pack-relative-relocs", "--symbol-ordering-file=\(hotFunctions)"].flatMap { ["-Xlinker", $0] }
 
 let package = Package(
     name: "libvirt-vxlan",
@@ -47,6 +47,8 @@ let package = Package(
         .systemLibrary(
             name: "CLibvirt", pkgConfig: "libvirt",
             providers: [.apt(["libvirt-dev"])]),
+        // syslog(3) without C varargs (libc: nothing to link).
+        .systemLibrary(name: "CSyslog"),
 
         // Pure logic: configuration, names, VNIs, addresses, the plan. Imports no C library.
         .target(name: "VXLANCore", swiftSettings: hookModule),
@@ -68,14 +70,14 @@ let package = Package(
         // The hook at run time: argv and stdin, dispatch, configuration file, user records
         // and locks under /run, the journal, the detached teardown.
         .target(
-            name: "HookRuntime", dependencies: ["VXLANCore", "LibvirtXML", "HostNetwork", "Lifecycle"],
+            name: "HookRuntime", dependencies: ["CSyslog", "VXLANCore", "LibvirtXML", "HostNetwork", "Lifecycle"],
             swiftSettings: hookModule),
 
         // The libvirt hook: argv + stdin -> HookRuntime. Links no libvirt (start-up cost).
         .executableTarget(
             name: "libvirt-vxlan-hook", dependencies: ["HookRuntime"], exclude: ["hot-functions.order"],
             swiftSettings: hookModule,
-            linkerSettings: [.unsafeFlags(staticHook, .when(configuration: .release))]),
+            linkerSettings: [.unsafeFlags(hookLink, .when(configuration: .release))]),
 
         .executableTarget(
             name: "vxlanctl",

@@ -2,18 +2,26 @@
 # hook, makes a network namespace with an underlay ul0 and a scratch folder with the
 # configurations and guests those scripts run the hook on; both go away on exit.
 #
-# After sourcing: $hook, $ns, $work, guests first and second (VNI 5001) and third (5002);
+# After sourcing: $hook (the C launcher libvirt runs, next to the Swift hook it executes
+# for the phases it acts on: $worker, a link to $worker_binary), $ns, $work, guests first and second (VNI 5001) and
+# third (5002);
 # `hook_call GUEST OPERATION SUB [WRAPPER...]` runs the hook in the namespace on
 # $work/GUEST.xml with its configuration and state in $work (multicast;
 # `CONFIG=unicast.conf` for unicast); `executed_functions` lists what callgrind saw.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --static-swift-stdlib --product libvirt-vxlan-hook >/dev/null
-hook=$(swift build -c release --static-swift-stdlib --show-bin-path)/libvirt-vxlan-hook
 ns="lvxb-$$"
 work=$(mktemp -d)
 sandbox_cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
 trap sandbox_cleanup EXIT
+# As the package installs them: /usr/libexec/libvirt-vxlan/libvirt-vxlan-hook{,-worker}.
+mkdir "$work/libexec"
+hook=$work/libexec/libvirt-vxlan-hook
+worker=$work/libexec/libvirt-vxlan-hook-worker
+worker_binary=$(swift build -c release --static-swift-stdlib --show-bin-path)/libvirt-vxlan-hook
+ln -s "$worker_binary" "$worker"
+${CC:-cc} -O2 -Wall -Wextra -Werror Sources/hook-launcher/libvirt-vxlan-hook.c -o "$hook"
 ip netns add "$ns"
 ip -n "$ns" link add ul0 type veth peer name ul0p
 ip -n "$ns" addr add 192.0.2.1/24 dev ul0

@@ -1,3 +1,4 @@
+import CSyslog
 import Glibc
 import Lifecycle
 
@@ -17,7 +18,7 @@ public struct Journal: LifecycleLog, Sendable {
     }
 
     public func log(_ level: LogLevel, _ message: String) {
-        message.withCString { text in withVaList([text]) { vsyslog(level.priority, "%s", $0) } }
+        libvirt_vxlan_syslog(level.priority, message)
         if echo { writeStandardError("libvirt-vxlan: \(message)\n") }
     }
 }

@@ -1,8 +1,11 @@
 /// Where the package puts the hook, which libvirt daemons run it, and the verdicts of
 /// `vxlanctl check` on whether they can: pure logic over what the probes read.
 public enum HookInstallation {
-    /// The executable every hook entry links to.
+    /// The executable every hook entry links to: a small C program that answers the
+    /// phases the hook ignores and executes `workerPath` for the others.
     public static let hookPath = "/usr/libexec/libvirt-vxlan/libvirt-vxlan-hook"
+    /// The hook proper (Swift, libxml2, libnl).
+    public static let workerPath = "/usr/libexec/libvirt-vxlan/libvirt-vxlan-hook-worker"
 
     /// `hooks/qemu.d/50-libvirt-vxlan` or `hooks/network.d/50-libvirt-vxlan` (libvirt >= 6.5).
     public static func entryPath(for driver: HookCall.Driver) -> String {
@@ -27,8 +30,9 @@ public enum HookInstallation {
     ]
 
     /// The line the package adds to a daemon's local AppArmor rules: the daemon may run
-    /// the hook under its own profile (`ix`), which already allows what the hook does.
-    public static let appArmorRule = "\(hookPath) rmix,"
+    /// the hook and its worker under its own profile (`ix`), which already allows what
+    /// the hook does.
+    public static let appArmorRule = "\(hookPath){,-worker} rmix,"
 }
 
 /// What AppArmor says about one libvirt daemon: its loaded profile's mode and whether that

@@ -41,13 +41,22 @@ struct HookChecks {
         }
         let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: entry)) ?? ""
         guard target == HookInstallation.hookPath else { return .foreign("a symlink to \(target)") }
-        guard let result = ChildProcess.run([entry] + Self.ignoredPhase, mergingErrors: true) else {
-            return .broken("it cannot be executed (missing or not executable)")
-        }
-        guard result.status == 0 else {
-            return .broken("exit status \(exitStatus(result.status)): \(result.output.firstLine)")
+        // The entry answers an ignored phase by itself; the worker, run directly, shows
+        // that it starts too (its shared libraries are there).
+        for command in [[entry] + Self.ignoredPhase, Self.workerCommand(driver)] {
+            guard let result = ChildProcess.run(command, mergingErrors: true) else {
+                return .broken("\(command[0]) cannot be executed (missing or not executable)")
+            }
+            guard result.status == 0 else {
+                return .broken("\(command[0]): exit status \(exitStatus(result.status)): \(result.output.firstLine)")
+            }
         }
         return .runs
+    }
+
+    /// The worker on an ignored phase, as the entry would execute it for an acted-on one.
+    private static func workerCommand(_ driver: HookCall.Driver) -> [String] {
+        [HookInstallation.workerPath, "--kind", driver.rawValue] + ignoredPhase
     }
 
     private enum AppArmorReading {
@@ -72,25 +81,31 @@ struct HookChecks {
         var confinements = DaemonConfinement.loaded(fromProfileList: profiles)
         for index in confinements.indices where confinements[index].enforces {
             for driver in confinements[index].daemon.drivers where entries[driver] == .runs {
-                confinements[index].executions[driver] = execution(
-                    of: HookInstallation.entryPath(for: driver), under: confinements[index].profile)
+                confinements[index].executions[driver] = execution(of: driver, under: confinements[index].profile)
             }
         }
         return .confining(confinements)
     }
 
-    private func execution(of entry: String, under profile: String) -> DaemonConfinement.Execution {
-        // env runs under the profile and executes the entry: that exec is the one the
-        // profile mediates (by the symlink target's path), as when libvirtd runs a hook.
-        let command = ["aa-exec", "-p", profile, "--", "/usr/bin/env", entry] + Self.ignoredPhase
-        guard let result = ChildProcess.run(command, mergingErrors: true) else {
-            return .unknown("aa-exec is not installed")
+    /// env runs under the profile and executes the entry, then the worker: those execs are
+    /// the ones the profile mediates (by the symlink target's path), as when libvirtd runs
+    /// the hook and the hook its worker.
+    private func execution(of driver: HookCall.Driver, under profile: String) -> DaemonConfinement.Execution {
+        let entry = [HookInstallation.entryPath(for: driver)] + Self.ignoredPhase
+        for command in [entry, Self.workerCommand(driver)] {
+            guard
+                let result = ChildProcess.run(
+                    ["aa-exec", "-p", profile, "--", "/usr/bin/env"] + command, mergingErrors: true)
+            else {
+                return .unknown("aa-exec is not installed")
+            }
+            switch exitStatus(result.status) {
+            case 0: continue
+            case 126: return .denied
+            default: return .unknown("aa-exec -p \(profile): \(result.output.firstLine)")
+            }
         }
-        switch exitStatus(result.status) {
-        case 0: return .allowed
-        case 126: return .denied
-        default: return .unknown("aa-exec -p \(profile): \(result.output.firstLine)")
-        }
+        return .allowed
     }
 
     /// Each running daemon: did it start or reload after the newest hook entry appeared?

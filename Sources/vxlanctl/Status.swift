@@ -11,7 +11,8 @@ struct Status: ParsableCommand {
             Lists every VNI that has a bridge or vxlan device named by the templates or \
             created by libvirt-vxlan: the devices, their vxlan parameters, the bridge's \
             ports (guest taps), and whether libvirt-vxlan owns them. With a VNI, shows that \
-            one only (by name lookup). --json prints the same as a JSON document.
+            one only (by name lookup). --in-use keeps the segments of ours that guests still \
+            use. --json prints the same as a JSON document.
 
             Examples: vxlanctl status
                       vxlanctl status 5001 --json
@@ -24,6 +25,9 @@ struct Status: ParsableCommand {
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
+
+    @Flag(help: "Show only the segments of ours that carry a port besides their vxlan device (a guest's tap).")
+    var inUse = false
 
     func run() throws {
         try reportingFailures {
@@ -46,7 +50,9 @@ struct Status: ParsableCommand {
             } catch let error as NetlinkError {
                 throw Failure.host(String(describing: error))
             }
-            let reports = segments.map { SegmentReport($0, context: context) }
+            let reports = segments.map { SegmentReport($0, context: context) }.filter {
+                !inUse || ($0.owned && !$0.ports.isEmpty)
+            }
             if json {
                 try printJSON(StatusReport(segments: reports))
             } else {

@@ -34,7 +34,7 @@ struct AppArmorVerdictTests {
         let verdict = Preflight.appArmor([confinement])
         #expect(verdict.level == .fail)
         #expect(verdict.message.contains("libvirtd (enforce) denies executing \(HookInstallation.hookPath)"))
-        #expect(verdict.fix?.contains("'\(HookInstallation.hookPath) rmix,'") == true)
+        #expect(verdict.fix?.contains("'\(HookInstallation.hookPath){,-worker} rmix,'") == true)
         #expect(verdict.fix?.contains("/etc/apparmor.d/local/usr.sbin.libvirtd") == true)
         #expect(verdict.fix?.contains("apparmor_parser -r /etc/apparmor.d/usr.sbin.libvirtd") == true)
     }
