@@ -22,6 +22,8 @@ public struct HookRunner {
             return
         case .prepareDomain:
             try prepare(try parseDomain(input), phase: phase)
+        case .checkDomain:
+            _ = try plans(for: try parseDomain(input))
         case .reconnectDomain:
             // libvirt kills a running guest whose reconnect hook fails: log, never fail.
             do { try prepare(try parseDomain(input), phase: phase) } catch {
@@ -38,11 +40,15 @@ public struct HookRunner {
 
     // MARK: domains
 
-    private func prepare(_ domain: DomainDescription, phase: String) throws(HookError) {
-        let plans: [SegmentPlan]
-        do { plans = try config.plans(for: domain) } catch {
+    /// The plan of every VNI the domain's interfaces use; a refusal names the domain.
+    private func plans(for domain: DomainDescription) throws(HookError) -> [SegmentPlan] {
+        do { return try config.plans(for: domain) } catch {
             throw .refused("\(domain.name.escapedForMessage): \(error)")
         }
+    }
+
+    private func prepare(_ domain: DomainDescription, phase: String) throws(HookError) {
+        let plans = try plans(for: domain)
         // A guest without VXLAN interfaces is none of our business, with or without a UUID.
         guard !plans.isEmpty else { return }
         let user = try domainUser(domain)

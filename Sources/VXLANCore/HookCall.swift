@@ -39,8 +39,10 @@ public struct HookCall: Hashable, Sendable {
     /// What the hook does for this call.
     public var action: HookAction {
         switch (driver, operation, subOperation) {
-        case (.qemu, "prepare", "begin"), (.qemu, "migrate", "begin"), (.qemu, "restore", "begin"):
+        case (.qemu, "prepare", "begin"):
             .prepareDomain
+        case (.qemu, "migrate", "begin"), (.qemu, "restore", "begin"):
+            .checkDomain
         case (.qemu, "reconnect", "begin"), (.qemu, "attach", "begin"):
             .reconnectDomain
         case (.qemu, "release", "end"):
@@ -64,9 +66,15 @@ public struct HookCall: Hashable, Sendable {
 public enum HookAction: Hashable, Sendable, CaseIterable {
     /// Nothing: return at once, without reading stdin.
     case ignore
-    /// A guest is about to run here (start, incoming migration, restore): ensure every
-    /// VNI of its interfaces and record it as a user. A failure aborts the start.
+    /// A guest is about to run here (start, and the `prepare` that follows an incoming
+    /// migration or a restore): ensure every VNI of its interfaces and record it as a
+    /// user. A failure aborts the start.
     case prepareDomain
+    /// An incoming migration or a restore is about to begin: refuse what `prepare` would
+    /// refuse (VNI outside vni_ranges, bad names), but make and record nothing. libvirt may
+    /// still reject the migration after this call (a domain of that name exists) and then
+    /// calls no `release`: whatever was made here would stay. `prepare begin` follows.
+    case checkDomain
     /// libvirtd restarted (or attached to) a running guest: ensure and record again. A
     /// failure is logged, never returned: libvirt would kill the running guest.
     case reconnectDomain
@@ -86,7 +94,7 @@ public enum HookAction: Hashable, Sendable, CaseIterable {
     /// `restore` are filters too, but we never print on stdout.
     public var failureStopsLibvirt: Bool {
         switch self {
-        case .prepareDomain, .startNetwork, .plugPort: true
+        case .prepareDomain, .checkDomain, .startNetwork, .plugPort: true
         case .ignore, .reconnectDomain, .releaseDomain, .unplugPort, .stopNetwork: false
         }
     }

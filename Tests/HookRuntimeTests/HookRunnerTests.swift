@@ -50,4 +50,33 @@ struct HookRunnerTests {
         try run(.qemu, "release", "end", xml)
         #expect(host.links.names.isEmpty && host.users.records.isEmpty)
     }
+
+    /// libvirt may reject an incoming migration (or a restore) after its `migrate begin`
+    /// hook, and then never calls `release end`: that call checks and makes nothing; the
+    /// `prepare begin` that libvirt runs before QEMU starts makes and records.
+    @Test(arguments: ["migrate", "restore"])
+    func testIncomingMigrationAndRestoreCheckButMakeAndRecordNothing(operation: String) throws {
+        let xml = """
+            <domain><name>g</name><uuid>00000000-0000-4000-8000-000000000001</uuid><devices>\
+            <interface type='bridge'><source bridge='brvx-5001'/></interface></devices></domain>
+            """
+        var config = FakeHost.defaultConfig
+        config.vniRanges = [try VNIRange(parsing: "5000-5999")]
+        let host = FakeHost(config: config)
+        let runner = HookRunner(config: host.config, lifecycle: host.lifecycle, journal: host.log)
+        func call(_ operation: String, _ xml: String) throws {
+            try runner.run(
+                HookCall(driver: .qemu, object: "g", operation: operation, subOperation: "begin"),
+                input: Array(xml.utf8))
+        }
+        try call(operation, xml)
+        #expect(host.links.names.isEmpty && host.users.records.isEmpty)
+        #expect {
+            try call(operation, xml.replacingOccurrences(of: "brvx-5001", with: "brvx-7000"))
+        } throws: { error in
+            "\(error)".hasPrefix("g: VNI 7000 is not in this host's vni_ranges")
+        }
+        try call("prepare", xml)
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"])
+    }
 }

@@ -10,8 +10,8 @@ struct HookCallTests {
         (.qemu, "started", "begin", .ignore),
         (.qemu, "stopped", "end", .ignore),
         (.qemu, "release", "end", .releaseDomain),
-        (.qemu, "migrate", "begin", .prepareDomain),
-        (.qemu, "restore", "begin", .prepareDomain),
+        (.qemu, "migrate", "begin", .checkDomain),
+        (.qemu, "restore", "begin", .checkDomain),
         (.qemu, "reconnect", "begin", .reconnectDomain),
         (.qemu, "attach", "begin", .reconnectDomain),
         (.qemu, "prepare", "end", .ignore),
@@ -35,7 +35,7 @@ struct HookCallTests {
     /// would kill a running guest).
     @Test func testOnlyStartingPhasesMayStopLibvirt() {
         let stopping = HookAction.allCases.filter(\.failureStopsLibvirt)
-        #expect(Set(stopping) == [.prepareDomain, .startNetwork, .plugPort])
+        #expect(Set(stopping) == [.prepareDomain, .checkDomain, .startNetwork, .plugPort])
     }
 
     /// libvirt >= 10.5 passes the reason of release in $4; the action does not depend on it.
