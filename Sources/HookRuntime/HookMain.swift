@@ -25,7 +25,19 @@ public enum HookMain {
         let journal = Journal(echo: getenv("LIBVIRT_VXLAN_HOOK_ECHO") != nil)
         do {
             let input = try readInput()
-            let config = try ConfigFile.load()
+            let config: Config
+            do { config = try ConfigFile.load() } catch {
+                // A broken configuration stops only what concerns a segment of ours (told by
+                // the default names): everyone else's guests and networks still start.
+                guard HookRunner.concerns(call, input: input, under: Config()) else {
+                    journal.log(
+                        .warning,
+                        "\(call.driver) \(call.operation) \(call.subOperation) \(call.object.escapedForMessage): "
+                            + "\(error); no VXLAN segment concerned, allowed")
+                    return 0
+                }
+                throw error
+            }
             let state = StateDirectory.fromEnvironment()
             let lifecycle = SegmentLifecycle(
                 links: HostLinks(network: try HostLinks.openNetlink(), teardownStyle: .detached),

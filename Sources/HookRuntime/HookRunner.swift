@@ -38,6 +38,22 @@ public struct HookRunner {
         }
     }
 
+    /// Whether a call concerns a segment of ours under `config`: a domain with an interface
+    /// on one of our bridges or networks, or a network of ours. Input that cannot be read
+    /// concerns us: the call then fails as it would have.
+    public static func concerns(_ call: HookCall, input: [UInt8], under config: Config) -> Bool {
+        switch call.action {
+        case .ignore:
+            return false
+        case .prepareDomain, .checkDomain, .reconnectDomain, .releaseDomain:
+            guard let domain = try? DomainDescription(parsingDomainXML: input) else { return true }
+            return domain.interfaces.contains { config.vni(of: $0) != nil }
+        case .startNetwork, .stopNetwork, .plugPort, .unplugPort:
+            guard let data = try? NetworkHookData(parsingHookData: input) else { return true }
+            do { return try config.plan(for: data.network) != nil } catch { return true }
+        }
+    }
+
     // MARK: domains
 
     /// The plan of every VNI the domain's interfaces use; a refusal names the domain.

@@ -83,6 +83,16 @@ private func hostileCalls() throws -> [HostileCall] {
         HostileCall(
             label: "config: port out of range", input: domain(bridge: "brvx-5001"), config: "dstport = 70000\n",
             message: "dstport"),
+        // A broken configuration stops only what concerns a segment of ours.
+        HostileCall(
+            label: "config broken, guest on another bridge", input: domain(bridge: "br0"), config: "dstport = 70000\n",
+            status: 0),
+        HostileCall(
+            label: "config broken, another network", driver: "network",
+            input: Array(
+                ("<hookData><network><name>default</name><uuid>\(uuid(8))</uuid><forward mode='nat'/>"
+                    + "<bridge name='virbr0'/></network></hookData>").utf8),
+            config: "mode = \"broadcast\"\n", status: 0),
     ]
     // Metadata VNIs must be plain decimal and in range.
     for vni in ["0", "-1", "16777216", "0x1389", "05001", " 5001"] {
