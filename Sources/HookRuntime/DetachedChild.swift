@@ -22,9 +22,10 @@ enum DetachedChild {
 
     /// stdin, stdout and stderr on /dev/null; `kept` moved to descriptor 3 and every
     /// other one closed, the syslog socket included (syslog opens a new one when the
-    /// child logs).
+    /// child logs, under the journal's tag: closelog() forgets it).
     private static func closeInheritedDescriptors(keeping kept: Int32) {
         closelog()
+        Journal.openSyslog()
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         for standard in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] {
             if null >= 0 { _ = dup2(null, standard) } else { _ = close(standard) }
