@@ -69,8 +69,10 @@ public struct HookRunner {
         guard !plans.isEmpty else { return }
         let user = try domainUser(domain)
         let uses = plans.map { plan in
-            let macs = domain.interfaces.filter { config.vni(of: $0) == plan.vni }.compactMap(\.mac)
-            return SegmentLifecycle.Use(plan: plan, record: UserRecord(name: domain.name, macs: macs))
+            let interfaces = domain.interfaces.filter { config.vni(of: $0) == plan.vni }
+            return SegmentLifecycle.Use(
+                plan: plan, record: UserRecord(name: domain.name, macs: interfaces.compactMap(\.mac)),
+                interfacesWithoutMTU: interfaces.filter { $0.mtu == nil }.map { $0.mac.map { "NIC \($0)" } ?? "a NIC" })
         }
         try lifecycle(lifecycle.join(user, uses, context: "\(phase) domain \(domain.name.escapedForMessage)"))
     }

@@ -34,10 +34,14 @@ public struct SegmentLifecycle {
     public struct Use {
         public var plan: SegmentPlan
         public var record: UserRecord
+        /// The guest's NICs on this VNI that ask for no `<mtu>` (their MACs, or "a NIC"):
+        /// a virtio guest then keeps 1500 whatever the segment carries.
+        public var interfacesWithoutMTU: [String]
 
-        public init(plan: SegmentPlan, record: UserRecord) {
+        public init(plan: SegmentPlan, record: UserRecord, interfacesWithoutMTU: [String] = []) {
             self.plan = plan
             self.record = record
+            self.interfacesWithoutMTU = interfacesWithoutMTU
         }
     }
 
@@ -52,8 +56,9 @@ public struct SegmentLifecycle {
         for use in uses {
             do {
                 try withLock(use.plan.vni) { (_) throws(LifecycleError) in
-                    try ensure(use.plan, context: context())
+                    let mtu = try ensure(use.plan, context: context())
                     try record(user, use.record, on: use.plan.vni)
+                    warnAboutGuestMTU(use, segmentMTU: mtu, context: context())
                 }
             } catch {
                 for names in joined { try? leave(user, from: names, context: context()) }
@@ -63,7 +68,8 @@ public struct SegmentLifecycle {
         }
     }
 
-    private func ensure(_ plan: SegmentPlan, context: @autoclosure () -> String) throws(LifecycleError) {
+    /// Makes the segment; returns its MTU.
+    private func ensure(_ plan: SegmentPlan, context: @autoclosure () -> String) throws(LifecycleError) -> Int {
         do {
             let result = try links.ensure(plan)
             for action in result.actions { journal.log(.notice, "\(context()) VNI \(plan.vni): \(action)") }
@@ -72,9 +78,22 @@ public struct SegmentLifecycle {
                     .info,
                     "\(context()) VNI \(plan.vni): using \(plan.names.bridge), which libvirt-vxlan did not create")
             }
+            return result.mtu
         } catch {
             journal.log(.error, "\(context()) VNI \(plan.vni): \(error)")
             throw .refused("VNI \(plan.vni): \(error)")
+        }
+    }
+
+    /// A segment below 1500 bytes and a NIC that does not ask for its MTU: the guest sends
+    /// frames the segment cannot carry, and they are lost without an error.
+    private func warnAboutGuestMTU(_ use: Use, segmentMTU mtu: Int, context: String) {
+        guard mtu < 1500 else { return }
+        for nic in use.interfacesWithoutMTU {
+            journal.log(
+                .warning,
+                "\(context) VNI \(use.plan.vni): \(nic) has no <mtu>: the guest keeps 1500 on a \(mtu)-byte segment "
+                    + "and loses larger frames; add <mtu size='\(mtu)'/> to its <interface>")
         }
     }
 

@@ -79,4 +79,22 @@ struct HookRunnerTests {
         try call("prepare", xml)
         #expect(host.links.names == ["brvx-5001", "vxlan5001"])
     }
+
+    /// A segment below 1500 bytes (the fakes make 1450) and a NIC that does not ask for its
+    /// MTU: the journal says so and what to add; a NIC that asks is not warned about.
+    @Test func testANICWithoutMTUOnASmallSegmentIsWarnedAbout() throws {
+        let xml = """
+            <domain><name>g</name><uuid>00000000-0000-4000-8000-000000000001</uuid><devices>\
+            <interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='brvx-5001'/></interface>\
+            <interface type='bridge'><mac address='52:54:00:00:00:02'/><source bridge='brvx-5002'/><mtu size='1450'/>\
+            </interface></devices></domain>
+            """
+        try run(.qemu, "prepare", "begin", xml)
+        let warnings = host.log.lines.filter { $0.level == .warning }.map(\.message)
+        #expect(
+            warnings == [
+                "qemu prepare begin domain g VNI 5001: NIC 52:54:00:00:00:01 has no <mtu>: the guest keeps 1500 on a "
+                    + "1450-byte segment and loses larger frames; add <mtu size='1450'/> to its <interface>"
+            ])
+    }
 }
