@@ -52,8 +52,7 @@ struct Spawner {
         var usage = rusage()
         let pid = wait4(-1, &status, 0, &usage)
         guard pid > 0 else { return nil }
-        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return (pid, now(), exit, usage.ru_maxrss, usage.ru_minflt)
+        return (pid, now(), ExitStatus(waitStatus: status).code, usage.ru_maxrss, usage.ru_minflt)
     }
 
     /// Runs one command to its end.

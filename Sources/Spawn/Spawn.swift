@@ -75,6 +75,18 @@ public func waitForExit(_ pid: pid_t) -> Int32 {
     return status
 }
 
+/// A wait status as a shell reports it: the exit code, or 128 + N for a process that
+/// signal N ended (WIFSIGNALED, which Swift does not import).
+public struct ExitStatus: Equatable, Sendable {
+    public var code: Int32
+    public var signalled: Bool
+
+    public init(waitStatus status: Int32) {
+        signalled = status & 0x7F != 0 && status & 0x7F != 0x7F
+        code = signalled ? 128 + (status & 0x7F) : (status >> 8) & 0xFF
+    }
+}
+
 /// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+), which the Glibc module does
 /// not import.
 private let addCloseFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {

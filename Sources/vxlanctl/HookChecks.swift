@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import HookRuntime
+import Spawn
 import VXLANCore
 
 /// The probes behind `check`'s hooks, apparmor and daemon lines: each reads the host (or
@@ -48,7 +49,9 @@ struct HookChecks {
                 return .broken("\(command[0]) cannot be executed (missing or not executable)")
             }
             guard result.status == 0 else {
-                return .broken("\(command[0]): exit status \(exitStatus(result.status)): \(result.output.firstLine)")
+                return .broken(
+                    "\(command[0]): exit status \(ExitStatus(waitStatus: result.status).code): \(result.output.firstLine)"
+                )
             }
         }
         return .runs
@@ -99,7 +102,7 @@ struct HookChecks {
             else {
                 return .unknown("aa-exec is not installed")
             }
-            switch exitStatus(result.status) {
+            switch ExitStatus(waitStatus: result.status).code {
             case 0: continue
             case 126: return .denied
             default: return .unknown("aa-exec -p \(profile): \(result.output.firstLine)")
@@ -227,9 +230,4 @@ extension String {
     fileprivate var firstLine: String {
         String(split(separator: "\n", omittingEmptySubsequences: true).first ?? "no output")
     }
-}
-
-/// The exit status of a child reaped by waitpid (128 + N for a signal, as shells say).
-func exitStatus(_ waitStatus: Int32) -> Int32 {
-    waitStatus & 0x7f == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
 }

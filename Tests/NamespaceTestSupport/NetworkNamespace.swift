@@ -1,5 +1,6 @@
 import Foundation
 import HostNetwork
+import Spawn
 
 /// A network namespace made for one test and deleted when the test ends, pass or fail,
 /// so no test ever touches the host's own namespace.
@@ -141,12 +142,10 @@ public func capture(_ arguments: [String], environment: [String: String] = [:], 
     // while we wait on the other.
     let err = ErrorDrain(errors.fileHandleForReading)
     let out = output.fileHandleForReading.readDataToEndOfFile()
-    let status = child.wait()
-    // WIFEXITED / WTERMSIG, which Swift does not import.
-    let signalled = status & 0x7F != 0 && status & 0x7F != 0x7F
+    let status = ExitStatus(waitStatus: child.wait())
     return CommandResult(
-        status: signalled ? 128 + (status & 0x7F) : (status >> 8) & 0xFF, output: String(decoding: out, as: UTF8.self),
-        errors: String(decoding: err.wait(), as: UTF8.self), killed: signalled)
+        status: status.code, output: String(decoding: out, as: UTF8.self),
+        errors: String(decoding: err.wait(), as: UTF8.self), killed: status.signalled)
 }
 
 /// Reads a pipe to its end on a background thread.
