@@ -225,7 +225,9 @@ extension AgentScriptState {
     /// What `/usr/share/modifyvxlan.sh` is now (lstat, readlink: a link is never followed).
     static func current() -> AgentScriptState {
         var status = stat()
-        guard lstat(CloudStackAgent.scriptPath, &status) == 0 else { return AgentScriptState(exists: false, linkTarget: nil) }
+        guard lstat(CloudStackAgent.scriptPath, &status) == 0 else {
+            return AgentScriptState(exists: false, linkTarget: nil)
+        }
         guard status.st_mode & S_IFMT == S_IFLNK else { return AgentScriptState(exists: true, linkTarget: nil) }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink(CloudStackAgent.scriptPath, &buffer, Int(PATH_MAX))
