@@ -165,10 +165,7 @@ struct CloudStackCommand: ParsableCommand {
                         throw Failure.host("\(CloudStackAgent.entryPath) is missing: reinstall libvirt-vxlan")
                     }
                     // symlink(2) never replaces: a file that appeared since is left alone.
-                    guard symlink(CloudStackAgent.entryPath, CloudStackAgent.scriptPath) == 0 else {
-                        let reason = String(cString: strerror(errno))
-                        throw Failure.host("cannot create \(CloudStackAgent.scriptPath): \(reason)")
-                    }
+                    try changeScript("create", symlink(CloudStackAgent.entryPath, CloudStackAgent.scriptPath))
                     print("enabled: \(AgentScriptState.ours)")
                     print("restart the agent to use it: systemctl restart cloudstack-agent")
                 case let foreign:
@@ -186,10 +183,7 @@ struct CloudStackCommand: ParsableCommand {
             try reportingFailures {
                 switch AgentScriptState.current() {
                 case .ours:
-                    guard unlink(CloudStackAgent.scriptPath) == 0 else {
-                        let reason = String(cString: strerror(errno))
-                        throw Failure.host("cannot remove \(CloudStackAgent.scriptPath): \(reason)")
-                    }
+                    try changeScript("remove", unlink(CloudStackAgent.scriptPath))
                     print("disabled: removed \(CloudStackAgent.scriptPath)")
                     print("restart the agent to use its packaged script: systemctl restart cloudstack-agent")
                 case .absent:
@@ -218,6 +212,13 @@ struct CloudStackCommand: ParsableCommand {
                 print("\(CloudStackAgent.entryPath) is missing: reinstall libvirt-vxlan")
             }
         }
+    }
+}
+
+/// The outcome of a system call on `/usr/share/modifyvxlan.sh` (0 or -1 and errno), as a failure.
+private func changeScript(_ operation: String, _ result: Int32) throws {
+    guard result == 0 else {
+        throw Failure.host("cannot \(operation) \(CloudStackAgent.scriptPath): \(String(cString: strerror(errno)))")
     }
 }
 
