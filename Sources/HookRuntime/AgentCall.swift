@@ -42,7 +42,9 @@ public enum AgentCall {
                 let mtu = try lifecycle.ensureUnrecorded(plan, context: context)
                 let carrier = plan.group.map { "group \($0)" } ?? "\(plan.mode) mode"
                 return Outcome(
-                    lines: ["VNI \(request.vni): \(plan.names.bridge) + \(plan.names.vxlan) ready, \(carrier), mtu \(mtu)"],
+                    lines: [
+                        "VNI \(request.vni): \(plan.names.bridge) + \(plan.names.vxlan) ready, \(carrier), mtu \(mtu)"
+                    ],
                     status: 0)
             } catch {
                 // The lifecycle has logged it already.

@@ -51,11 +51,11 @@ public func writeStandardError(_ text: String) {
 func write(_ text: String, to descriptor: Int32) {
     var text = text
     text.withUTF8 { bytes in
-        var offset = 0
-        while offset < bytes.count {
-            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+        var rest = UnsafeRawBufferPointer(bytes)
+        while let start = rest.baseAddress, !rest.isEmpty {
+            let written = Glibc.write(descriptor, start, rest.count)
             guard written > 0 || (written < 0 && errno == EINTR) else { return }
-            offset += max(written, 0)
+            rest = UnsafeRawBufferPointer(rebasing: rest[max(written, 0)...])
         }
     }
 }

@@ -103,8 +103,10 @@ struct CloudStackTests {
         (["-o", "add", "-v", "1", "-v", "2", "-p", "eth1", "-b", "br0"], "-v given twice"),
         (["-o", "add", "-x", "1"], "unknown option -x"),
         (["-o", "add", "-v"], "-v needs a value"),
-        (["-o", "add", "-v", "1", "-p", "a/b", "-b", "br0"],
-         "interface name 'a/b' may only hold printable ASCII without '/', ':' or spaces"),
+        (
+            ["-o", "add", "-v", "1", "-p", "a/b", "-b", "br0"],
+            "interface name 'a/b' may only hold printable ASCII without '/', ':' or spaces"
+        ),
     ])
     func testABadCommandLineIsRefusedWithOneLine(arguments: [String], message: String) {
         #expect(throws: AgentUsageError(message)) { try AgentRequest(parsingArguments: arguments) }
