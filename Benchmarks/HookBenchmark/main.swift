@@ -41,9 +41,11 @@ struct HookBenchmarkCommand: ParsableCommand {
         let scale = try benchmark.scale(
             levels: phasesOnly ? [] : quick ? [1, 10, 50] : [1, 100, 1000, 4096], probes: quick ? 5 : 50,
             settleLimit: quick ? 5 : 60)
+        let peerChecks = try benchmark.peerChecks(
+            counts: phasesOnly ? [] : [(1, true), (10, true), (100, true), (100, false)], runs: quick ? 2 : 10)
         let report = Report(
             quick: quick, kernel: kernelRelease(), cores: ProcessInfo.processInfo.activeProcessorCount,
-            phases: phases, ratios: ratios(phases, scale), scale: scale, storm: storm,
+            phases: phases, ratios: ratios(phases, scale), scale: scale, storm: storm, peerChecks: peerChecks,
             hookPeakKiB: benchmark.hookPeakKiB, linksLeftAfterTeardown: benchmark.linksLeftAfterTeardown)
         report.printTable()
         if let json {

@@ -39,7 +39,8 @@ extension NetlinkSession {
         try dump(operation, message, cache: "route/neigh") { entry in
             let device = rtnl_neigh_get_ifindex(entry)
             guard index == 0 || device == index, let mac = rtnl_neigh_get_lladdr(entry),
-                !defaultEntriesOnly || nl_addr_iszero(mac) != 0, let dst = rtnl_neigh_get_dst(entry), let ip = IPAddress(nlAddress: dst), !ip.isMulticast
+                !defaultEntriesOnly || nl_addr_iszero(mac) != 0, let dst = rtnl_neigh_get_dst(entry),
+                let ip = IPAddress(nlAddress: dst), !ip.isMulticast
             else { return }
             found[device, default: []].append(ip)
         }

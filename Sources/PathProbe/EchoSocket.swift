@@ -77,7 +77,7 @@ final class EchoSocket {
         // hundreds of jumbo frames (root may exceed net.core.rmem_max; others get the cap).
         let buffer: Int32 = 16 << 20
         for (force, plain) in [(SO_RCVBUFFORCE, SO_RCVBUF), (SO_SNDBUFFORCE, SO_SNDBUF)] {
-            if (try? set(SOL_SOCKET, force, buffer, "")) == nil { try? set(SOL_SOCKET, plain, buffer, "") }
+            if (try? set(SOL_SOCKET, force, buffer, "buffer size")) == nil { try? set(SOL_SOCKET, plain, buffer, "buffer size") }
         }
         guard let source else { return }
         let bound = withSocketAddress(source) { bind(descriptor, $0, $1) }
@@ -93,7 +93,9 @@ final class EchoSocket {
     private func set(_ level: Int32, _ option: Int32, _ values: [some FixedWidthInteger], _ name: String)
         throws(ProbeError)
     {
-        let result = values.withUnsafeBytes { setsockopt(descriptor, level, option, $0.baseAddress, socklen_t($0.count)) }
+        let result = values.withUnsafeBytes {
+            setsockopt(descriptor, level, option, $0.baseAddress, socklen_t($0.count))
+        }
         guard result == 0 else { throw ProbeError("setsockopt \(name)", errno: errno) }
     }
 
@@ -278,7 +280,9 @@ func withSocketAddress<Result>(_ address: IPAddress, _ body: (UnsafePointer<sock
         socketAddress.sin6_family = sa_family_t(AF_INET6)
         withUnsafeMutableBytes(of: &socketAddress.sin6_addr) { $0.copyBytes(from: address.bytes) }
         return withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                body($0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+            }
         }
     }
 }

@@ -44,7 +44,9 @@ public enum ICMPEcho {
 
     /// The identifier and sequence of an echo message of type `type` at the start of
     /// `message`, or nil when it is something else.
-    public static func header(of message: some Collection<UInt8>, type: UInt8) -> (identifier: UInt16, sequence: UInt16)? {
+    public static func header(of message: some Collection<UInt8>, type: UInt8) -> (
+        identifier: UInt16, sequence: UInt16
+    )? {
         let bytes = Array(message.prefix(headerSize))
         guard bytes.count == headerSize, bytes[0] == type, bytes[1] == 0 else { return nil }
         return (UInt16(bytes[4]) << 8 | UInt16(bytes[5]), UInt16(bytes[6]) << 8 | UInt16(bytes[7]))

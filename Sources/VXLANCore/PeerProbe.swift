@@ -25,7 +25,9 @@ public enum PeerProbe {
         remotes: [IPAddress], forwarding: [IPAddress], given: [IPAddress], local: Set<IPAddress>
     ) -> [IPAddress] {
         var seen = Set<IPAddress>()
-        return (remotes + forwarding + given).filter { !$0.isMulticast && !local.contains($0) && seen.insert($0).inserted }
+        return (remotes + forwarding + given).filter {
+            !$0.isMulticast && !local.contains($0) && seen.insert($0).inserted
+        }
     }
 }
 
@@ -155,7 +157,7 @@ public struct PeerReport: Sendable {
                 "peer", .pass,
                 "\(peer): \(fullSize)-byte packets pass unfragmented (segment MTU \(segmentMTU) + \(overhead))")
         case .pathCarries(let mtu, let reporter):
-            let source = reporter.map { "ICMP from \($0)" } ?? "this host's route"
+            let source = reporter.map { "ICMP from \($0)" } ?? "the MTU of this host's interface"
             return PreflightResult(
                 "peer", .fail,
                 "the path to \(peer) carries at most \(mtu) bytes (\(source)); VXLAN with segment MTU \(segmentMTU) needs \(fullSize)",
@@ -166,7 +168,8 @@ public struct PeerReport: Sendable {
                 "full-size packets to \(peer) are lost without an ICMP error (black hole): \(fullSize) bytes with don't-fragment vanish, small ones pass",
                 fix:
                     "\(raise), or lower mtu in \(configPath) to what it carries less \(overhead) (a 1500-byte path: mtu = \(1500 - overhead)); "
-                    + "routers and firewalls on the path must pass ICMP \(peer.family == .ipv4 ? "fragmentation-needed" : "packet-too-big")")
+                    + "routers and firewalls on the path must pass ICMP \(peer.family == .ipv4 ? "fragmentation-needed" : "packet-too-big")"
+            )
         case .unreachable(let reason):
             return PreflightResult(
                 "peer", .fail, "\(peer) is unreachable: \(reason ?? "no answer to ICMP echo")",

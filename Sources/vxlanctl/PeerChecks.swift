@@ -57,11 +57,12 @@ struct PeerChecks {
     }
 
     /// The remote VTEPs in the fdb of the vxlan devices of our segments (ours by
-    /// interface group, or named by the template).
+    /// interface group, or named by the template), in address order: the kernel's
+    /// order is its hash table's.
     private func forwardingDestinations(_ network: NetlinkSession) -> [IPAddress] {
         let segments = (try? network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)) ?? []
         let devices = Set(segments.compactMap { $0.vxlan?.index })
         let destinations = (try? network.remoteDestinationsByLink()) ?? [:]
-        return devices.sorted().flatMap { destinations[$0] ?? [] }
+        return devices.flatMap { destinations[$0] ?? [] }.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
     }
 }

@@ -89,7 +89,9 @@ struct ICMPEchoTests {
         #expect(ExtendedError.first(in: ptb)?.event == .tooBig(mtu: 1280, reporter: IPAddress("fd00::fe")))
         let local = control(
             level: 0, type: 11,
-            extendedError(errno: 90, origin: 1, type: 0, code: 0, info: 1500, offender: [0, 0] + [UInt8](repeating: 0, count: 14)))
+            extendedError(
+                errno: 90, origin: 1, type: 0, code: 0, info: 1500, offender: [0, 0] + [UInt8](repeating: 0, count: 14))
+        )
         #expect(ExtendedError.first(in: local)?.event == .tooBig(mtu: 1500, reporter: nil))
     }
 

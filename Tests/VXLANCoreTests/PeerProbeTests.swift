@@ -124,7 +124,7 @@ struct PeerProbeTests {
     @Test func testIPv6FixSubtractsSeventy() throws {
         let report = PeerReport(peer: try address("fd02::2"), segmentMTU: 8930, configPath: "vxlan.conf")
         let small = report.result(.pathCarries(mtu: 1500, reporter: nil))
-        #expect(small.message.contains("(this host's route)"))
+        #expect(small.message.contains("(the MTU of this host's interface)"))
         #expect(small.fix?.hasPrefix("lower mtu in vxlan.conf to 1430 (mtu = 1430)") == true)
         #expect(report.result(.blackHole).fix?.contains("ICMP packet-too-big") == true)
     }
