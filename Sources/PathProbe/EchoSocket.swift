@@ -77,7 +77,9 @@ final class EchoSocket {
         // hundreds of jumbo frames (root may exceed net.core.rmem_max; others get the cap).
         let buffer: Int32 = 16 << 20
         for (force, plain) in [(SO_RCVBUFFORCE, SO_RCVBUF), (SO_SNDBUFFORCE, SO_SNDBUF)] {
-            if (try? set(SOL_SOCKET, force, buffer, "buffer size")) == nil { try? set(SOL_SOCKET, plain, buffer, "buffer size") }
+            if (try? set(SOL_SOCKET, force, buffer, "buffer size")) == nil {
+                try? set(SOL_SOCKET, plain, buffer, "buffer size")
+            }
         }
         guard let source else { return }
         let bound = withSocketAddress(source) { bind(descriptor, $0, $1) }
