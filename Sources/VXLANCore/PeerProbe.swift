@@ -3,7 +3,7 @@
 /// large as a VXLAN packet carrying a full guest frame, one small, then a verdict per peer.
 /// Everything here is pure: the sockets are in the `PathProbe` module.
 public enum PeerProbe {
-    /// The outer IP packet of the small probe: a default `ping` (56 bytes of data).
+    /// The data of the small probe, as much as a default `ping` sends (an 84-byte IPv4 packet).
     public static let smallDataSize = 56
 
     /// The outer IP packet a full guest frame becomes: the segment MTU plus the VXLAN
@@ -50,11 +50,17 @@ public enum ProbeEvent: Equatable, Sendable {
     case unreachable(String)
 }
 
+/// An MTU some report gave for a path, and who reported it (nil: this host).
+public struct ReportedMTU: Equatable, Sendable {
+    public var mtu: Int
+    public var reporter: IPAddress?
+}
+
 /// Everything seen for one peer so far.
 public struct PeerObservation: Equatable, Sendable {
     public private(set) var answered: Set<ProbeKind> = []
-    /// The smallest MTU any report gave, and who reported it (nil: this host).
-    public private(set) var pathMTU: (mtu: Int, reporter: IPAddress?)?
+    /// The smallest MTU any report gave.
+    public private(set) var pathMTU: ReportedMTU?
     public private(set) var unreachable: String?
 
     public init() {}
@@ -63,7 +69,7 @@ public struct PeerObservation: Equatable, Sendable {
         switch event {
         case .answered(let kind): answered.insert(kind)
         case .tooBig(let mtu, let reporter):
-            if mtu < pathMTU?.mtu ?? .max { pathMTU = (mtu, reporter) }
+            if mtu < pathMTU?.mtu ?? .max { pathMTU = ReportedMTU(mtu: mtu, reporter: reporter) }
         case .unreachable(let reason): unreachable = unreachable ?? reason
         }
     }
@@ -78,11 +84,6 @@ public struct PeerObservation: Equatable, Sendable {
     /// The probes still worth sending: neither answered, nor refused for its size.
     public var pending: [ProbeKind] {
         ProbeKind.allCases.filter { !answered.contains($0) && !($0 == .full && pathMTU != nil) }
-    }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.answered == rhs.answered && lhs.pathMTU?.mtu == rhs.pathMTU?.mtu
-            && lhs.pathMTU?.reporter == rhs.pathMTU?.reporter && lhs.unreachable == rhs.unreachable
     }
 }
 
