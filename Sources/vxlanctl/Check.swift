@@ -27,7 +27,8 @@ struct Check: ParsableCommand {
             at once, in about 2.5 seconds at most. PASS: the full-size echo came back. \
             FAIL: the path carries at most N bytes (an ICMP fragmentation-needed or \
             packet-too-big said so); full-size packets are lost without an ICMP error (a \
-            black hole); or the peer does not answer at all. Needs root (raw ICMP socket).
+            black hole); or the peer does not answer at all. Needs root (a raw ICMP socket) \
+            or ICMP datagram sockets allowed by net.ipv4.ping_group_range.
 
             Example: vxlanctl check --json
             Example: vxlanctl check --peers --peer 192.0.2.31

@@ -52,7 +52,11 @@ struct PeerChecks {
                 report.result(PeerVerdict(observation, fullSize: report.fullSize))
             }
         } catch {
-            return [PreflightResult("peers", .fail, "cannot probe: \(error)", fix: "run as root")]
+            return [
+                PreflightResult(
+                    "peers", .fail, "cannot probe: \(error)",
+                    fix: "run as root, with 'local' in \(configPath) an address of this host")
+            ]
         }
     }
 

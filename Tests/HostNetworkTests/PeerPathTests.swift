@@ -125,6 +125,22 @@ struct PeerPathTests {
         #expect(peerResults[2]["message"]?.contains("(black hole)") == true)
     }
 
+    /// Without CAP_NET_RAW (no raw socket) the probe uses ICMP datagram sockets where
+    /// net.ipv4.ping_group_range lets the user's group open them, and says why when not.
+    @Test func testWithoutRawSocketsPingSocketsOrAReason() throws {
+        let config = try folder.write("vxlan.conf", "underlay = \"ul0\"\nmode = \"evpn\"\n")
+        let unprivileged = ["setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw", builtProduct("vxlanctl")]
+        let arguments = ["check", "--config", config, "--peer", "10.0.1.2", "--peer", "fd02::2"]
+        try run("ip", "netns", "exec", hostA.name, "sysctl", "-qw", "net.ipv4.ping_group_range=1 0")
+        let refused = try hostA.exec(unprivileged + arguments)
+        #expect(refused.output.contains("FAIL  peers: cannot probe: no ICMP socket (run as root, or let your group"))
+
+        try run("ip", "netns", "exec", hostA.name, "sysctl", "-qw", "net.ipv4.ping_group_range=0 0")
+        let probed = try hostA.exec(unprivileged + arguments)
+        #expect(probed.output.contains("PASS  peer: 10.0.1.2: 9000-byte packets pass"), "\(probed.output)")
+        #expect(probed.output.contains("FAIL  peer: the path to fd02::2 carries at most 1500 bytes (ICMP from fd00::fe)"))
+    }
+
     /// No remote known: a warning that says how to name one, not a silent pass.
     @Test func testNoPeerKnownWarns() throws {
         let config = try folder.write("vxlan.conf", "underlay = \"ul0\"\nmode = \"evpn\"\n")
