@@ -138,7 +138,10 @@ struct PeerPathTests {
         try run("ip", "netns", "exec", hostA.name, "sysctl", "-qw", "net.ipv4.ping_group_range=0 0")
         let probed = try hostA.exec(unprivileged + arguments)
         #expect(probed.output.contains("PASS  peer: 10.0.1.2: 9000-byte packets pass"), "\(probed.output)")
-        #expect(probed.output.contains("FAIL  peer: the path to fd02::2 carries at most 1500 bytes (ICMP from fd00::fe)"))
+        #expect(
+            probed.output.contains(
+                "FAIL  peer: the path to fd02::2 carries at most 1500 bytes (ICMP from fd00::fe)")
+        )
     }
 
     /// No remote known: a warning that says how to name one, not a silent pass.
