@@ -78,6 +78,7 @@ struct Report: Codable {
     var ratios: [Ratio]
     var scale: ScaleReport
     var storm: [StormRow]
+    var peerChecks: [PeerCheckRow]
     var hookPeakKiB: Int
     /// Release calls after which a link of the VNI was still there once its lock was free.
     var linksLeftAfterTeardown: Int
@@ -103,6 +104,19 @@ struct Report: Codable {
         }
         if !scale.points.isEmpty { printScale() }
         if !storm.isEmpty { printStorm() }
+        if !peerChecks.isEmpty { printPeerChecks() }
+    }
+
+    private func printPeerChecks() {
+        print("")
+        line("vxlanctl check --peers, medians in ms", "runs", "--peers", "check alone, difference")
+        for row in peerChecks {
+            let difference = (row.checkPeers.median - row.check.median) / 1000
+            line(
+                "\(row.peers) peers \(row.answering ? "answering (PASS)" : "silent (deadline)")",
+                "\(row.check.runs)", String(format: "%.0f", row.checkPeers.median / 1000),
+                String(format: "%.0f, %.0f", row.check.median / 1000, difference))
+        }
     }
 
     private func printScale() {

@@ -34,6 +34,10 @@ struct HookBenchmarkCommand: ParsableCommand {
         let workers = FileManager.default.fileExists(atPath: worker) ? [worker] : []
         for binary in [hook] + workers + (before.map { [$0] } ?? []) { try evictFromPageCache(binary) }
         let benchmark = try Benchmark(hook: hook, before: before, vxlanctl: vxlanctl, shell: shell, work: work)
+        // First, while the namespace has no vxlan device: check --peers also probes every
+        // VTEP in their fdb (the later sections' remotes, which nobody answers).
+        let peerChecks = try benchmark.peerChecks(
+            counts: phasesOnly ? [] : [(1, true), (10, true), (100, true), (100, false)], runs: quick ? 3 : 10)
         let phases = try benchmark.phases(runs: runs ?? (quick ? 5 : 100))
         let storm = try (phasesOnly ? [] : quick ? [(8, 2)] : [(8, 2), (32, 8), (128, 32)]).map {
             try benchmark.storm(processes: $0.0, vnis: $0.1)
@@ -43,7 +47,7 @@ struct HookBenchmarkCommand: ParsableCommand {
             settleLimit: quick ? 5 : 60)
         let report = Report(
             quick: quick, kernel: kernelRelease(), cores: ProcessInfo.processInfo.activeProcessorCount,
-            phases: phases, ratios: ratios(phases, scale), scale: scale, storm: storm,
+            phases: phases, ratios: ratios(phases, scale), scale: scale, storm: storm, peerChecks: peerChecks,
             hookPeakKiB: benchmark.hookPeakKiB, linksLeftAfterTeardown: benchmark.linksLeftAfterTeardown)
         report.printTable()
         if let json {
