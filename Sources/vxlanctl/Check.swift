@@ -16,7 +16,9 @@ struct Check: ParsableCommand {
             the firewall on the UDP dstport (nftables, iptables); AppArmor: whether each \
             libvirt daemon's loaded profile lets it execute the hook (tested for real with \
             aa-exec, as the daemon would run it); the hook entries: ours, and running; \
-            each running libvirt daemon started or reloaded after they were installed. \
+            each running libvirt daemon started or reloaded after they were installed; \
+            defined guests whose NICs would keep a larger MTU than their segment (see \
+            vxlanctl guest-mtu). \
             Exit status 1 if any line is FAIL.
 
             Example: vxlanctl check --json
@@ -67,6 +69,7 @@ private struct HostChecks {
         if config.mode == .multicast { results.append(memberships(network)) }
         results.append(firewall())
         results += HookChecks().run()
+        results += GuestMTUSurvey.check(config)
         return results
     }
 
