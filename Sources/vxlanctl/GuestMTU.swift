@@ -123,16 +123,19 @@ struct GuestMTUSurvey {
             }
         }
 
-        func report(applied: Bool) -> [String] {
+        /// One line per NIC, what is wrong and how to fix it: with the command (`fix`),
+        /// or, once `applied`, what was set and when it takes effect.
+        func report(applied: Bool = false, fix: Bool = true) -> [String] {
             let name = domain.name.escapedForMessage
             let lines = findings.map { finding in
-                let fix =
-                    applied
-                    ? "set <mtu size='\(finding.segmentMTU)'/>; takes effect at its next start"
-                        + (domain.isActive ? " (running now: shut it down and start it)" : "")
-                    : "fix: vxlanctl guest-mtu --apply \(name)"
-                return "\(name): \(finding.source) (VNI \(finding.vni)): "
-                    + "\(finding.interface.mtuAdvice(segmentMTU: finding.segmentMTU)); \(fix)"
+                let nic = "\(name): \(finding.source) (VNI \(finding.vni)): "
+                guard !applied else {
+                    let running = domain.isActive ? " (running now: shut it down and start it)" : ""
+                    return nic + "\(finding.interface.label): set <mtu size='\(finding.segmentMTU)'/> "
+                        + "(had \(finding.interface.mtu.map(String.init) ?? "none")); takes effect at its next start\(running)"
+                }
+                let advice = nic + finding.interface.mtuAdvice(segmentMTU: finding.segmentMTU)
+                return fix ? advice + "; fix: vxlanctl guest-mtu --apply \(name)" : advice
             }
             return lines + skipped.map { "\(name): \($0)" }
         }
@@ -245,7 +248,7 @@ struct GuestMTUSurvey {
         }
         return guests.map { guest in
             PreflightResult(
-                "guest-mtu", .warn, guest.report(applied: false).joined(separator: "; "),
+                "guest-mtu", .warn, guest.report(fix: false).joined(separator: "; "),
                 fix: "vxlanctl guest-mtu --apply \(guest.domain.name.escapedForMessage)")
         }
     }
