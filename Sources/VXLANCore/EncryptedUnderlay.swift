@@ -30,18 +30,25 @@ public enum EncryptedUnderlay {
     /// WireGuard sends a packet only to the peer whose allowed IPs hold its destination,
     /// and drops it when none does: a remote outside every peer's allowed IPs is a VTEP
     /// this host cannot reach.
-    public static func remotesCheck(_ remotes: [IPAddress], allowedIPs: [IPNetwork], device: String) -> PreflightResult {
+    public static func remotesCheck(_ remotes: [IPAddress], allowedIPs: [IPNetwork], device: String)
+        -> PreflightResult
+    {
+        let allowed = allowedIPs.isEmpty ? "none" : allowedIPs.map(\.description).joined(separator: ", ")
         let outside = remotes.filter { remote in !allowedIPs.contains { $0.contains(remote) } }
         guard outside.isEmpty else {
+            let addresses = outside.map(\.description).joined(separator: ", ")
             return PreflightResult(
                 "wireguard", .fail,
-                "remotes \(outside.map(\.description).joined(separator: ", ")) outside every allowed IP of \(device)'s peers (\(allowedIPs.isEmpty ? "none" : allowedIPs.map(\.description).joined(separator: ", "))): WireGuard drops what it sends there",
-                fix: "add the address to the peer's AllowedIPs (wg set \(device) peer KEY allowed-ips ...), or fix remotes")
+                "remotes \(addresses) outside every allowed IP of \(device)'s peers (\(allowed)): "
+                    + "WireGuard drops what it sends there",
+                fix: "add the address to the peer's AllowedIPs (wg set \(device) peer KEY allowed-ips ...), "
+                    + "or fix remotes")
         }
+        guard !remotes.isEmpty else {
+            return PreflightResult("wireguard", .pass, "\(device): WireGuard, peers allow \(allowed)")
+        }
+        let addresses = remotes.map(\.description).joined(separator: ", ")
         return PreflightResult(
-            "wireguard", .pass,
-            remotes.isEmpty
-                ? "\(device): WireGuard, peers allow \(allowedIPs.map(\.description).joined(separator: ", "))"
-                : "\(device): every remote (\(remotes.map(\.description).joined(separator: ", "))) is inside a peer's allowed IPs")
+            "wireguard", .pass, "\(device): every remote (\(addresses)) is inside a peer's allowed IPs")
     }
 }

@@ -61,7 +61,8 @@ public struct FirewallRules: Hashable, Sendable {
         var rules: [String] = []
         if let tunnel {
             rules.append(
-                "        udp dport \(dstport) iifname != \"\(tunnel)\" counter drop comment \"VXLAN outside the tunnel \(tunnel)\"")
+                "        udp dport \(dstport) iifname != \"\(tunnel)\" counter drop comment \"VXLAN outside the tunnel \(tunnel)\""
+            )
         }
         for (family, set, match) in [(IPAddress.Family.ipv4, "vteps4", "ip"), (.ipv6, "vteps6", "ip6")] {
             let members = sources.filter { $0.address.family == family }.map(\.description)

@@ -23,7 +23,8 @@ extension GuestInterface {
         let asks = mtu.map { "asks for <mtu size='\($0)'/>" } ?? "has no <mtu>"
         let keeps = mtu.map { "sends up to \($0) bytes" } ?? "the guest keeps \(Self.defaultGuestMTU)"
         let fix = mtu == nil ? "add <mtu size='\(segmentMTU)'/> to" : "set <mtu size='\(segmentMTU)'/> in"
-        return "\(label) \(asks): \(keeps) on a \(segmentMTU)-byte segment and loses larger frames; \(fix) its <interface>"
+        return
+            "\(label) \(asks): \(keeps) on a \(segmentMTU)-byte segment and loses larger frames; \(fix) its <interface>"
     }
 }
 

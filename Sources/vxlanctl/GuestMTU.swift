@@ -168,7 +168,8 @@ struct GuestMTUSurvey {
                 case .success(let (source, plan, mtu)):
                     guard interface.exceeds(segmentMTU: mtu) else { continue }
                     guest.findings.append(
-                        Finding(position: position, interface: interface, source: source, vni: plan.vni, segmentMTU: mtu))
+                        Finding(
+                            position: position, interface: interface, source: source, vni: plan.vni, segmentMTU: mtu))
                 }
             }
             return guest.findings.isEmpty && guest.skipped.isEmpty ? nil : guest
@@ -178,41 +179,35 @@ struct GuestMTUSurvey {
     /// The segment a NIC sits on, with its plan and MTU; nil when it is not ours.
     private func segment(of interface: GuestInterface) -> Result<(String, SegmentPlan, Int), SegmentError>? {
         let source: String
-        let planned: Result<SegmentPlan, PlanError>?
         switch interface.source {
-        case .bridge(let bridge):
-            source = bridge
-            planned = config.vni(of: interface).map { vni in Result { () throws(PlanError) in try config.plan(for: vni) } }
-        case .network(let name):
-            source = "network \(name)"
-            planned = plan(ofNetwork: name, interface: interface)
+        case .bridge(let bridge): source = bridge
+        case .network(let name): source = "network \(name)"
         }
-        guard let planned else { return nil }
+        guard let planned = plan(of: interface) else { return nil }
         return planned.mapError { SegmentError(reason: "\($0)") }.flatMap { plan in
             segmentMTU(plan).map { (source, plan, $0) }
         }
     }
 
-    /// A libvirt network's plan as the network hook would make it (its metadata over the
-    /// configuration); a network libvirt does not know is ours only by its name.
-    private func plan(ofNetwork name: String, interface: GuestInterface) -> Result<SegmentPlan, PlanError>? {
-        if let network = try? connection.network(named: name),
+    /// The plan of the segment a NIC sits on, nil when it is not ours. A libvirt network
+    /// is planned as the network hook plans it (its metadata over the configuration); a
+    /// bridge, or a network libvirt does not know, by its name.
+    private func plan(of interface: GuestInterface) -> Result<SegmentPlan, PlanError>? {
+        if case .network(let name) = interface.source, let network = try? connection.network(named: name),
             let description = try? NetworkDescription(parsingNetworkXML: Array(network.xml.utf8))
         {
-            do {
-                guard let plan = try config.plan(for: description) else { return nil }
-                return .success(plan)
-            } catch {
-                return .failure(error)
-            }
+            do { return try config.plan(for: description).map { .success($0) } } catch { return .failure(error) }
         }
-        return config.vni(of: interface).map { vni in Result { () throws(PlanError) in try config.plan(for: vni) } }
+        guard let vni = config.vni(of: interface) else { return nil }
+        return Result { () throws(PlanError) in try config.plan(for: vni) }
     }
 
     /// The MTU the hook gives the segment: the configured number, or the underlay's MTU
     /// less the VXLAN overhead.
     private func segmentMTU(_ plan: SegmentPlan) -> Result<Int, SegmentError> {
-        guard case .auto = plan.mtu, let name = plan.underlay else { return .success(plan.segmentMTU(underlayMTU: nil)) }
+        guard case .auto = plan.mtu, let name = plan.underlay else {
+            return .success(plan.segmentMTU(underlayMTU: nil))
+        }
         guard let network else { return .failure(SegmentError(reason: "cannot open a netlink socket")) }
         do {
             let underlay = try SegmentConverger(network: network).resolveUnderlay(name)

@@ -133,7 +133,8 @@ struct WireGuardUnderlayTests {
         // fills; root: Debian's tcpdump otherwise drops to a user that cannot write here.
         let tcpdump = try ChildProcess(
             [
-                "ip", "netns", "exec", hostB.name, "tcpdump", "--immediate-mode", "-Z", "root", "-i", "phy0", "-n", "-U", "-w", capture, "udp",
+                "ip", "netns", "exec", hostB.name, "tcpdump", "--immediate-mode", "-Z", "root", "-i", "phy0", "-n",
+                "-U", "-w", capture, "udp",
             ],
             stderr: errorsFile)
         for _ in 0..<100 where !((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains("listening") {
@@ -147,10 +148,13 @@ struct WireGuardUnderlayTests {
         }
         let wireGuardPackets = try count("udp port 51820")
         let vxlanPackets = try count("udp port 8472")
-        print("capture on the physical link (\(wireGuardA.implementation)): \(wireGuardPackets) WireGuard, \(vxlanPackets) VXLAN")
+        print(
+            "capture on the physical link (\(wireGuardA.implementation)): \(wireGuardPackets) WireGuard, \(vxlanPackets) VXLAN"
+        )
         #expect(
             wireGuardPackets >= 10,
-            "5 echo requests and 5 replies; tcpdump said: \((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")")
+            "5 echo requests and 5 replies; tcpdump said: \((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")"
+        )
         #expect(vxlanPackets == 0, "plaintext VXLAN on the physical link")
     }
 
@@ -175,16 +179,21 @@ struct WireGuardUnderlayTests {
     /// no peer allows fails, and multicast mode fails (WireGuard carries no multicast).
     @Test func testCheckJudgesModeAndRemotesAgainstTheTunnel() throws {
         let name = wireGuardA.name
-        let good = try hostA.vxlanctl("check", "--config", try config(wireGuardA, "mode = \"unicast\"\nremotes = [\"10.99.0.2\"]\n"))
+        let good = try hostA.vxlanctl(
+            "check", "--config", try config(wireGuardA, "mode = \"unicast\"\nremotes = [\"10.99.0.2\"]\n"))
         #expect(good.output.contains("PASS  underlay: \(name) is up, MTU 1420"), "\(good.output)")
         #expect(good.output.contains("PASS  tunnel: \(name) is point-to-point"), "\(good.output)")
-        #expect(good.output.contains("PASS  wireguard: \(name): every remote (10.99.0.2) is inside a peer's allowed IPs"), "\(good.output)")
+        #expect(
+            good.output.contains("PASS  wireguard: \(name): every remote (10.99.0.2) is inside a peer's allowed IPs"),
+            "\(good.output)")
 
         let stray = try hostA.vxlanctl(
-            "check", "--config", try config(wireGuardA, "mode = \"unicast\"\nremotes = [\"10.99.0.2\", \"10.99.0.3\"]\n"))
+            "check", "--config",
+            try config(wireGuardA, "mode = \"unicast\"\nremotes = [\"10.99.0.2\", \"10.99.0.3\"]\n"))
         #expect(stray.status == 1)
         #expect(
-            stray.output.contains("FAIL  wireguard: remotes 10.99.0.3 outside every allowed IP of \(name)'s peers (10.99.0.2/32)"),
+            stray.output.contains(
+                "FAIL  wireguard: remotes 10.99.0.3 outside every allowed IP of \(name)'s peers (10.99.0.2/32)"),
             "\(stray.output)")
 
         let multicast = try hostA.vxlanctl("check", "--config", try config(wireGuardA, "mode = \"multicast\"\n"))
@@ -204,7 +213,8 @@ struct WireGuardUnderlayTests {
         let configA = try config(wireGuardA, "mode = \"unicast\"\nremotes = [\"10.99.0.2\"]\n")
         let applied = try hostA.vxlanctl("firewall", "--apply", "--config", configA)
         #expect(
-            applied.output == "applied table inet libvirt_vxlan: UDP 8472 accepted from 10.99.0.2/32, only through \(wireGuardA.name)\n",
+            applied.output
+                == "applied table inet libvirt_vxlan: UDP 8472 accepted from 10.99.0.2/32, only through \(wireGuardA.name)\n",
             "\(applied.errors)")
         #expect(try pingsAtFullSize(guestA), "VXLAN through the tunnel dropped")
         // Plaintext "VXLAN" from B's physical address: the source is even a trusted one's

@@ -119,4 +119,3 @@ private func writeToStandardError(_ text: String) {
     var text = text
     text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
-
