@@ -12,20 +12,10 @@ public struct LibvirtDomain: Hashable, Sendable {
 extension LibvirtConnection {
     /// `virsh list --all --persistent`, with each domain's persistent definition, by name.
     public func definedDomains() throws(LibvirtError) -> [LibvirtDomain] {
-        var list: UnsafeMutablePointer<OpaquePointer?>?
         let persistent = UInt32(VIR_CONNECT_LIST_DOMAINS_PERSISTENT.rawValue)
-        let count = virConnectListAllDomains(connection, &list, persistent)
-        guard count >= 0, let list else { throw LibvirtError.last("list domains") }
-        defer {
-            for index in 0..<Int(count) { if let domain = list[index] { virDomainFree(domain) } }
-            free(list)
-        }
-        var domains: [LibvirtDomain] = []
-        for index in 0..<Int(count) {
-            guard let domain = list[index] else { continue }
-            domains.append(try describe(domain: domain))
-        }
-        return domains.sorted { $0.name < $1.name }
+        return try listAll(
+            "list domains", { virConnectListAllDomains(connection, $0, persistent) }, release: virDomainFree
+        ) { (domain) throws(LibvirtError) in try describe(domain: domain) }.sorted { $0.name < $1.name }
     }
 
     /// `virsh define FILE`: replaces a domain's persistent definition. A running guest
