@@ -217,8 +217,9 @@ struct GuestMTUSurvey {
         }
     }
 
-    struct SegmentError: Error {
+    struct SegmentError: Error, CustomStringConvertible {
         var reason: String
+        var description: String { reason }
     }
 
     /// `vxlanctl check`'s verdict on the defined guests: one WARN per guest to fix, with
