@@ -46,20 +46,23 @@ struct GuestMTU: ParsableCommand {
             let connection = try options.connect()
             let survey = GuestMTUSurvey(config: config, connection: connection, network: try? NetlinkSession())
             let guests = try survey.guests(named: self.guests)
-            var applied: [String] = []
-            if apply {
-                for guest in guests where !guest.findings.isEmpty {
+            var rows: [Row] = []
+            // Guest by guest, each line as soon as its guest is done: if a definition is
+            // refused, what was set before it has been said.
+            for guest in guests {
+                let applies = apply && !guest.findings.isEmpty
+                if applies {
                     let xml = try guest.fixedXML()
                     try options.perform { () throws(LibvirtError) in try connection.defineDomain(xml) }
-                    applied.append(guest.domain.name)
+                }
+                if json {
+                    rows += guest.findings.map { Row($0, guest, applied: applies) }
+                } else {
+                    guest.report(applied: applies).forEach { print($0) }
                 }
             }
-            if json {
-                try printJSON(guests.flatMap { guest in guest.findings.map { Row($0, guest, applied: applied) } })
-                return
-            }
-            let lines = guests.flatMap { $0.report(applied: applied.contains($0.domain.name)) }
-            for line in lines.isEmpty ? ["no guest needs <mtu>"] : lines { print(line) }
+            if json { return try printJSON(rows) }
+            if guests.isEmpty { print("no guest needs <mtu>") }
         }
     }
 
@@ -74,7 +77,7 @@ struct GuestMTU: ParsableCommand {
         var segmentMTU: Int
         var applied: Bool
 
-        init(_ finding: GuestMTUSurvey.Finding, _ guest: GuestMTUSurvey.Guest, applied: [String]) {
+        init(_ finding: GuestMTUSurvey.Finding, _ guest: GuestMTUSurvey.Guest, applied: Bool) {
             self.guest = guest.domain.name
             running = guest.domain.isActive
             mac = finding.interface.mac
@@ -82,7 +85,7 @@ struct GuestMTU: ParsableCommand {
             vni = finding.vni.value
             mtu = finding.interface.mtu
             segmentMTU = finding.segmentMTU
-            self.applied = applied.contains(guest.domain.name)
+            self.applied = applied
         }
     }
 }
