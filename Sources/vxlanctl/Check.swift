@@ -11,12 +11,16 @@ struct Check: ParsableCommand {
         discussion: """
             Each line is PASS, WARN or FAIL, with the fix: configuration valid; kernel \
             vxlan support (a throw-away device in a temporary network namespace); the \
-            underlay exists, is up and has an address; the MTU guests get; \
+            underlay exists, is up and has an address; the MTU guests get; over a \
+            point-to-point underlay (WireGuard, GRE), that the mode needs no multicast, and \
+            over WireGuard that every remote is inside a peer's allowed IPs; \
             net.ipv4.igmp_max_memberships against the multicast VNIs (multicast mode); \
             the firewall on the UDP dstport (nftables, iptables); AppArmor: whether each \
             libvirt daemon's loaded profile lets it execute the hook (tested for real with \
             aa-exec, as the daemon would run it); the hook entries: ours, and running; \
-            each running libvirt daemon started or reloaded after they were installed. \
+            each running libvirt daemon started or reloaded after they were installed; \
+            defined guests whose NICs would keep a larger MTU than their segment (see \
+            vxlanctl guest-mtu). \
             Exit status 1 if any line is FAIL.
 
             With --peers (or --peer), one more line per other VTEP: the configured \
@@ -97,6 +101,7 @@ private struct HostChecks {
         if config.mode == .multicast { results.append(memberships(network)) }
         results.append(firewall())
         results += HookChecks().run()
+        results += GuestMTUSurvey.check(config)
         return results
     }
 
@@ -144,6 +149,7 @@ private struct HostChecks {
                     fix: "add one to \(link.name), or set local = \"...\" in vxlan.conf"))
         }
         results.append(Preflight.mtu(underlay: link.name, underlayMTU: link.mtu, family: family, policy: config.mtu))
+        results += TunnelUnderlayChecks(config: config, underlay: link).run()
         return results
     }
 

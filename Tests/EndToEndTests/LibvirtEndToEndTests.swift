@@ -76,18 +76,37 @@ struct LibvirtEndToEndTests {
         #expect(result.output.contains(" passed, 0 failed"), "the scenario did not reach its end")
     }
 
+    /// Guest MTU on a 1370-byte segment: vxlanctl check and guest-mtu list a guest without
+    /// <mtu>, guest_mtu = "refuse" stops its start, guest-mtu --apply fixes its persistent
+    /// XML, and the real guest (TCG) then sees 1370 on its virtio NIC and pings across the
+    /// overlay with 1370-byte packets.
+    @Test func testGuestMTUIsListedRefusedAppliedAndSeenByTheGuest() throws {
+        let guest = try testGuest()
+        let result = try sandbox(
+            "guest-mtu", [guest, builtProduct("vxlanctl")],
+            config: "underlay = \"ul0\"\nmode = \"unicast\"\nremotes = [\"192.0.2.2\"]\n")
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.contains(" passed, 0 failed"), "the scenario did not reach its end")
+    }
+
     /// A real guest kernel (TCG) on host A pings a namespaced peer on host B across the
     /// overlay the hook made, in each mode.
     @Test(arguments: ["multicast", "unicast"])
     func testRealGuestPingsAcrossTheOverlay(mode: String) throws {
-        let guest = repository.appendingPathComponent(".build/e2e-guest").path
-        let built = try capture(["\(scripts)/build-guest", guest])
-        try #require(built.status == 0, "cannot build the test guest (kernel package unavailable?): \(built.errors)")
+        let guest = try testGuest()
         let remotes = mode == "unicast" ? "remotes = [\"192.0.2.2\"]\n" : ""
         let result = try sandbox(
             "guest-ping", [guest, builtProduct("vxlanctl"), mode],
             config: "underlay = \"ul0\"\nmode = \"\(mode)\"\n\(remotes)")
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.output.contains("PING-OK"))
+    }
+
+    /// The tiny TCG guest of Tests/E2E/build-guest, built once and reused.
+    private func testGuest() throws -> String {
+        let guest = repository.appendingPathComponent(".build/e2e-guest").path
+        let built = try capture(["\(scripts)/build-guest", guest])
+        try #require(built.status == 0, "cannot build the test guest (kernel package unavailable?): \(built.errors)")
+        return guest
     }
 }
