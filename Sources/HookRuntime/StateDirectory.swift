@@ -26,7 +26,8 @@ public struct StateDirectory: SegmentLocks, Sendable {
         StateDirectory(path: getenv(environmentVariable).map { String(cString: $0) } ?? defaultPath)
     }
 
-    func lockPath(_ vni: VNI) -> String { "\(path)/locks/\(vni)" }
+    func lockPath(_ vni: VNI) -> String { lockPath(name: vni.description) }
+    func lockPath(name: String) -> String { "\(path)/locks/\(name)" }
     func usersPath(_ vni: VNI) -> String { "\(path)/vni/\(vni)" }
 
     /// Creates `path/components...` folder by folder, mode 0700 (root's business only).

@@ -5,12 +5,18 @@ import VXLANCore
 /// segment is made and the user recorded), a user or one of its NICs leaves, guests that
 /// vanished without `release` are forgotten, a segment nobody uses is torn down, and a
 /// start that fails half-way is rolled back. It decides on snapshots (user records, link
-/// state) and acts through `SegmentLinks`, `UserStore` and `SegmentLocks`, so the hook,
-/// `vxlanctl gc` and the tests' fakes all drive the same rules.
+/// state) and acts through `SegmentLinks`, `UserStore`, `SegmentLocks` and
+/// `TeardownQueue`, so the hook, `vxlanctl gc` and the tests' fakes all drive the same rules.
+///
+/// A teardown is decided under the VNI's lock and only marked there; the reaper (`reap`)
+/// deletes every marked segment with one kernel request, so that emptying a host costs
+/// one RCU grace period instead of one per VNI, and a join of a marked VNI takes the
+/// teardown back.
 public struct SegmentLifecycle {
     let links: any SegmentLinks
     let users: any UserStore
     let locks: any SegmentLocks
+    let teardowns: any TeardownQueue
     let journal: any LifecycleLog
     /// A recorded guest counts as gone when none of its NICs is a port of the bridge and
     /// its record is older than this: long enough for any start (prepare -> tap on bridge).
@@ -19,12 +25,13 @@ public struct SegmentLifecycle {
     let now: () -> Int
 
     public init(
-        links: any SegmentLinks, users: any UserStore, locks: any SegmentLocks, journal: any LifecycleLog,
-        staleAfter: Int = 300, now: @escaping () -> Int
+        links: any SegmentLinks, users: any UserStore, locks: any SegmentLocks, teardowns: any TeardownQueue,
+        journal: any LifecycleLog, staleAfter: Int = 300, now: @escaping () -> Int
     ) {
         self.links = links
         self.users = users
         self.locks = locks
+        self.teardowns = teardowns
         self.journal = journal
         self.staleAfter = staleAfter
         self.now = now
@@ -56,6 +63,7 @@ public struct SegmentLifecycle {
         for use in uses {
             do {
                 try withLock(use.plan.vni) { (_) throws(LifecycleError) in
+                    try takeBackTeardown(of: use.plan.names, context: context())
                     let mtu = try ensure(use.plan, context: context())
                     try record(user, use.record, on: use.plan.vni)
                     warnAboutGuestMTU(use, segmentMTU: mtu, context: context())
@@ -66,6 +74,25 @@ public struct SegmentLifecycle {
             }
             joined.append(use.plan.names)
         }
+    }
+
+    /// A teardown of this VNI still pending: devices the reaper had staged go back into
+    /// the VNI's group, then the mark goes (in that order: a staged device always has a
+    /// mark). `ensure` then completes whatever is left, or rebuilds what is gone.
+    private func takeBackTeardown(of names: SegmentNames, context: @autoclosure () -> String)
+        throws(LifecycleError)
+    {
+        guard teardowns.isMarked(names.vni) else { return }
+        do {
+            if case .success(let status) = Result(catching: { () throws(ConvergeError) in try links.status(of: names) }) {
+                try links.unstage([status.bridge, status.vxlan].compactMap { $0 }, of: names.vni)
+            }
+        } catch {
+            journal.log(.error, "\(context()) VNI \(names.vni): \(error)")
+            throw .refused("VNI \(names.vni): \(error)")
+        }
+        do { try teardowns.unmark(names.vni) } catch { throw .state(error) }
+        journal.log(.info, "\(context()) VNI \(names.vni): pending teardown taken back")
     }
 
     /// Makes the segment; returns its MTU.
@@ -114,7 +141,15 @@ public struct SegmentLifecycle {
     public func leave(_ user: SegmentUser?, mac: String? = nil, from names: SegmentNames, context: String)
         throws(LifecycleError)
     {
-        try withLock(names.vni) { (lock) throws(LifecycleError) in
+        if try leaveMarkingTeardown(user, mac: mac, from: names, context: context) { wakeReaper() }
+    }
+
+    /// `leave` under the lock; returns whether a teardown is pending, for the reaper.
+    private func leaveMarkingTeardown(
+        _ user: SegmentUser?, mac: String?, from names: SegmentNames, context: String
+    ) throws(LifecycleError) -> Bool {
+        var pending = false
+        try withLock(names.vni) { (_) throws(LifecycleError) in
             var links = LinkSnapshot(names: names, of: self.links)
             do throws(StateError) {
                 var recorded = try users.users(of: names.vni)
@@ -135,14 +170,19 @@ public struct SegmentLifecycle {
             } catch {
                 throw .state(error)
             }
-            tearDown(names, links: &links, context: "\(context) VNI \(names.vni)", holding: lock)
+            pending = markTeardown(names, links: &links, context: "\(context) VNI \(names.vni)")
         }
+        return pending
     }
 
-    /// `vxlanctl gc`, for one VNI: forgets vanished guests and tears the segment down if
-    /// nobody uses it any more.
-    public func collectGarbage(_ names: SegmentNames) throws(LifecycleError) {
-        try leave(nil, from: names, context: "gc")
+    /// `vxlanctl gc`: for each VNI, forgets vanished guests and marks the segment's
+    /// teardown if nobody uses it any more; then one reaper deletes them all at once.
+    public func collectGarbage(_ segments: [SegmentNames]) throws(LifecycleError) {
+        var pending = false
+        for names in segments where try leaveMarkingTeardown(nil, mac: nil, from: names, context: "gc") {
+            pending = true
+        }
+        if pending || !teardowns.marked().isEmpty { wakeReaper() }
     }
 
     /// Forgets guests that vanished without `release`: records older than `staleAfter`
@@ -169,22 +209,20 @@ public struct SegmentLifecycle {
         return remaining
     }
 
-    /// Removes the segment if the links allow it (`SegmentStatus.teardownPlan`): only
-    /// devices of ours, and no port but our vxlan device on the bridge.
-    private func tearDown(
-        _ names: SegmentNames, links snapshot: inout LinkSnapshot, context: String, holding lock: any SegmentLock
-    ) {
+    /// Marks the segment's teardown if the links allow it (`SegmentStatus.teardownPlan`):
+    /// only devices of ours, and no port but our vxlan device on the bridge. Returns
+    /// whether a teardown is pending. The devices stay as they are; the reaper re-checks
+    /// and deletes them (`reap`).
+    private func markTeardown(_ names: SegmentNames, links snapshot: inout LinkSnapshot, context: String) -> Bool {
         do {
             switch try snapshot.status.get().teardownPlan() {
-            case .remove(let removal):
-                links.remove(removal, keeping: lock) { result in
-                    switch result {
-                    case .success(let actions):
-                        for action in actions { journal.log(.notice, "\(context): \(action)") }
-                    case .failure(let error):
-                        journal.log(.error, "\(context): teardown failed: \(error)")
-                    }
+            case .remove:
+                if teardowns.isMarked(names.vni) { return true }
+                do { try teardowns.mark(names) } catch {
+                    journal.log(.error, "\(context): teardown failed: \(error)")
+                    return false
                 }
+                return true
             case .leave(.notOwned(let name)):
                 journal.log(.info, "\(context): \(name) was not created by libvirt-vxlan; left in place")
             case .leave(.inUse(let ports)):
@@ -196,6 +234,92 @@ public struct SegmentLifecycle {
             // The user is gone already; what kept the segment is for the journal.
             journal.log(.error, "\(context): teardown failed: \(error)")
         }
+        return false
+    }
+
+    // MARK: the reaper
+
+    private func wakeReaper() { teardowns.wake() }
+
+    /// Deletes every pending teardown's segment with one kernel request. Run by one
+    /// process at a time (the queue's reaper lock), with no VNI lock held: takes the
+    /// lock of every marked VNI, in ascending order at each look and looking again until
+    /// no new mark has arrived (hook calls hold one VNI lock at a time and the reaper is
+    /// alone, so this cannot deadlock). Under those
+    /// locks it re-checks each (still marked, no user, still ours, no foreign port),
+    /// stages what may go, deletes the staged devices at once, then removes their marks.
+    /// A mark written after the last look stays for the reaper that its writer wakes.
+    /// Returns the VNIs it left pending (a failure, in the journal).
+    @discardableResult
+    public func reap() -> [VNI] {
+        var held: [(names: SegmentNames, lock: any SegmentLock)] = []
+        defer { for entry in held { entry.lock.release() } }
+        while true {
+            let known = Set(held.map(\.names.vni))
+            let arrived = teardowns.marked().filter { !known.contains($0.vni) }
+            guard !arrived.isEmpty else { break }
+            for names in arrived {
+                do { held.append((names, try locks.lock(names.vni))) } catch {
+                    journal.log(.error, "teardown VNI \(names.vni): \(error)")
+                }
+            }
+        }
+        let staged = held.sorted { $0.names.vni < $1.names.vni }.compactMap { stageIfStillUnused($0.names) }
+        if !staged.isEmpty { deleteStaged(staged) }
+        return held.map(\.names.vni).filter { teardowns.isMarked($0) }.sorted()
+    }
+
+    /// One request for every staged device; then the marks go. On failure both stay, for
+    /// the next reaper or a join that takes them back.
+    private func deleteStaged(_ staged: [SegmentConverger.Removal]) {
+        do {
+            let strangers = try links.deleteStaged(staged.flatMap(\.devices))
+            if !strangers.isEmpty {
+                journal.log(
+                    .warning,
+                    "teardown: \(strangers.joined(separator: ", ")) sit in libvirt-vxlan's reaping group "
+                        + "\(Ownership.reapingGroup) without being ours; left in place, deleted ours one by one")
+            }
+        } catch {
+            journal.log(.error, "teardown of \(staged.count) VNIs failed: \(error); left pending")
+            return
+        }
+        for removal in staged {
+            journal.log(
+                .notice, "teardown VNI \(removal.vni): " + removal.deleted.map(\.description).joined(separator: ", "))
+            do { try teardowns.unmark(removal.vni) } catch {
+                journal.log(.error, "teardown VNI \(removal.vni): \(error)")
+            }
+        }
+    }
+
+    /// Under the VNI's lock: the removal staged, or nil when the teardown was taken back
+    /// or is not wanted any more (then staged devices go back and the mark goes).
+    private func stageIfStillUnused(_ names: SegmentNames) -> SegmentConverger.Removal? {
+        let context = "teardown VNI \(names.vni)"
+        guard teardowns.isMarked(names.vni) else { return nil }
+        do {
+            let recorded = try users.users(of: names.vni)
+            let status = try links.status(of: names)
+            let plan = try status.teardownPlan()
+            if recorded.isEmpty, case .remove(let removal) = plan {
+                try links.stage(removal)
+                return removal
+            }
+            if !recorded.isEmpty {
+                let holders = recorded.values.map(\.name).sorted().joined(separator: ", ")
+                journal.log(.info, "\(context): kept, used by \(holders)")
+            } else if case .leave(.inUse(let ports)) = plan {
+                journal.log(.info, "\(context): kept, \(names.bridge) still has ports \(ports.joined(separator: ", "))")
+            } else if case .leave(.notOwned(let name)) = plan {
+                journal.log(.info, "\(context): \(name) was not created by libvirt-vxlan; left in place")
+            }
+            try links.unstage([status.bridge, status.vxlan].compactMap { $0 }, of: names.vni)
+            try teardowns.unmark(names.vni)
+        } catch {
+            journal.log(.error, "\(context): \(error); left pending")
+        }
+        return nil
     }
 
     // MARK: helpers
