@@ -84,9 +84,8 @@ public struct SegmentLifecycle {
     {
         guard teardowns.isMarked(names.vni) else { return }
         do {
-            if case .success(let status) = Result(catching: { () throws(ConvergeError) in try links.status(of: names) }) {
-                try links.unstage([status.bridge, status.vxlan].compactMap { $0 }, of: names.vni)
-            }
+            let status = try links.status(of: names)
+            try links.unstage([status.bridge, status.vxlan].compactMap { $0 }, of: names.vni)
         } catch {
             journal.log(.error, "\(context()) VNI \(names.vni): \(error)")
             throw .refused("VNI \(names.vni): \(error)")
