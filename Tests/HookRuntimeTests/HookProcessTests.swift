@@ -163,6 +163,7 @@ struct HookProcessTests {
             result.errors.hasPrefix(
                 "libvirt-vxlan: VNI 5002: bridge brvx-5002 exists but was not created by libvirt-vxlan"))
         #expect(result.errors.filter { $0 == "\n" }.count == 1)
+        host.settle()
         #expect(try host.namespace.linkNames() == before, "VNI 5001 was not rolled back")
         #expect(host.users(5001).isEmpty)
     }
