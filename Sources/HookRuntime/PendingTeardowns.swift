@@ -45,7 +45,7 @@ public struct PendingTeardowns: TeardownQueue {
         self.reaper = reaper
     }
 
-    var folder: String { state.path + "/pending" }
+    var folder: String { state.pendingPath }
     func markPath(_ vni: VNI) -> String { "\(folder)/\(vni)" }
 
     /// Atomic (write, then rename), so a mark always names both devices.
@@ -92,9 +92,7 @@ public struct PendingTeardowns: TeardownQueue {
         }
     }
 
-    func markedVNIs() -> [VNI] {
-        (folderEntries(folder) ?? []).compactMap { try? VNI(parsing: $0) }.sorted()
-    }
+    func markedVNIs() -> [VNI] { state.pendingTeardowns() }
 
     public func wake() {
         let path = state.lockPath(name: "reaper")
@@ -180,7 +178,7 @@ extension SegmentLifecycle {
                     .reap()
             } catch {
                 journal.log(.error, "teardown: \(error)")
-                return PendingTeardowns(state: state, style: style) { [] }.markedVNIs()
+                return state.pendingTeardowns()
             }
         }
         return SegmentLifecycle(

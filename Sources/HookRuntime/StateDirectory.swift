@@ -10,7 +10,8 @@ import VXLANCore
 ///     /run/libvirt-vxlan/vni/5001/network-4a70a2fb-8ccb-4ca4-8b9b-b0dc1656def9
 ///
 /// A user file holds the guest's name and the MACs of its NICs on that VNI, so that a
-/// guest that vanished without `release` can be recognised by its missing taps.
+/// guest that vanished without `release` can be recognised by its missing taps. Pending
+/// teardowns have a mark each under `pending/` (`PendingTeardowns`).
 public struct StateDirectory: SegmentLocks, Sendable {
     public static let defaultPath = "/run/libvirt-vxlan"
     public static let environmentVariable = "LIBVIRT_VXLAN_STATE_DIR"
@@ -29,6 +30,12 @@ public struct StateDirectory: SegmentLocks, Sendable {
     func lockPath(_ vni: VNI) -> String { lockPath(name: vni.description) }
     func lockPath(name: String) -> String { "\(path)/locks/\(name)" }
     func usersPath(_ vni: VNI) -> String { "\(path)/vni/\(vni)" }
+    var pendingPath: String { "\(path)/pending" }
+
+    /// The VNIs whose teardown is marked and not yet done (`PendingTeardowns`), ascending.
+    public func pendingTeardowns() -> [VNI] {
+        (folderEntries(pendingPath) ?? []).compactMap { try? VNI(parsing: $0) }.sorted()
+    }
 
     /// Creates `path/components...` folder by folder, mode 0700 (root's business only).
     func makeFolders(_ components: String...) throws(StateError) {
