@@ -51,31 +51,11 @@ public struct PendingTeardowns: TeardownQueue {
     /// Atomic (write, then rename), so a mark always names both devices.
     public func mark(_ names: SegmentNames) throws(StateError) {
         try state.makeFolders("pending")
-        let final = markPath(names.vni)
-        let temporary = final + ".new"
-        let text = "\(names.bridge) \(names.vxlan)\n"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard descriptor >= 0 else { throw .system("open", temporary) }
-        let written = text.utf8CString.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count - 1) }
-        close(descriptor)
-        guard written == text.utf8.count, rename(temporary, final) == 0 else {
-            unlink(temporary)
-            throw .system("write", final)
-        }
-        #if DEBUG
-            FaultInjection.changeSucceeded()
-        #endif
+        try state.write("\(names.bridge) \(names.vxlan)\n", atomicallyTo: markPath(names.vni))
     }
 
     public func unmark(_ vni: VNI) throws(StateError) {
-        let path = markPath(vni)
-        guard unlink(path) == 0 else {
-            guard errno == ENOENT else { throw .system("unlink", path) }
-            return
-        }
-        #if DEBUG
-            FaultInjection.changeSucceeded()
-        #endif
+        _ = try state.remove(markPath(vni))
     }
 
     /// One `access` call: what a prepare pays to know nothing is pending.

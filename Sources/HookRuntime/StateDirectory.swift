@@ -48,6 +48,35 @@ public struct StateDirectory: SegmentLocks, Sendable {
         }
     }
 
+    /// Writes `text` to `final` atomically (a temporary file, then rename): a reader never
+    /// sees half of it. A crash point in debug builds.
+    func write(_ text: String, atomicallyTo final: String) throws(StateError) {
+        let temporary = final + ".new"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { throw .system("open", temporary) }
+        let written = text.utf8CString.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count - 1) }
+        close(descriptor)
+        guard written == text.utf8.count, rename(temporary, final) == 0 else {
+            unlink(temporary)
+            throw .system("write", final)
+        }
+        #if DEBUG
+            FaultInjection.changeSucceeded()
+        #endif
+    }
+
+    /// Removes `file`; returns whether it existed. A crash point in debug builds.
+    func remove(_ file: String) throws(StateError) -> Bool {
+        guard unlink(file) == 0 else {
+            guard errno == ENOENT else { throw .system("unlink", file) }
+            return false
+        }
+        #if DEBUG
+            FaultInjection.changeSucceeded()
+        #endif
+        return true
+    }
+
     public func lock(_ vni: VNI) throws(StateError) -> any SegmentLock {
         try VNILock(vni, in: self)
     }
