@@ -41,7 +41,7 @@ extension Benchmark {
             for (offset, binary) in [(0, hook)] + (before.map { [(2_000, $0)] } ?? []) {
                 let guests = try (0..<size).map { try guest("evacuee\(base + offset + $0)", vni: base + offset + $0) }
                 for guest in guests { callHook(guest, "prepare", "begin", binary: binary) }
-                waitForIdleCPUs(limit: 30, window: 0.2)
+                waitForIdleCPUs(limit: 10, window: 0.2)
                 let started = now()
                 let calls = guests.map { callHook($0, "release", "end", binary: binary).microseconds }
                 let lastEnded = now()
@@ -55,7 +55,7 @@ extension Benchmark {
             }
             let shellVNIs = (0..<size).map { String(base + 4_000 + $0) }
             for vni in shellVNIs { command(shell, "add", vni, "ul0") }
-            waitForIdleCPUs(limit: 30, window: 0.2)
+            waitForIdleCPUs(limit: 10, window: 0.2)
             let shellStarted = now()
             let shellCalls = shellVNIs.map { command(shell, "delete", $0, "ul0").microseconds }
             rows.append(
@@ -84,7 +84,7 @@ extension Benchmark {
         }
         try lines.write(toFile: batch, atomically: true, encoding: .utf8)
         command("/usr/sbin/ip", "-batch", batch)
-        waitForIdleCPUs(limit: 30, window: 0.2)
+        waitForIdleCPUs(limit: 10, window: 0.2)
         let delete = command("/usr/sbin/ip", "link", "del", "group", "78").microseconds
         return EvacuationRow(
             segments: size, by: "floor", perCall: Distribution([delete]), totalMilliseconds: delete / 1000,
@@ -101,20 +101,23 @@ extension Benchmark {
             let leaving = try (0..<rounds).map { try guest("leaving\(base + $0)", vni: base + $0) }
             for guest in leaving { callHook(guest, "prepare", "begin", binary: binary) }
             var idle: [Double] = []
+            var arrived: [Guest] = []
             for round in 0..<rounds {
                 waitForTeardowns()
                 waitForIdleCPUs(limit: 2, window: 0.1)
-                let guest = try guest("idle\(base + round)", vni: base + 1_000 + round)
-                idle.append(callHook(guest, "prepare", "begin", binary: binary).microseconds)
+                arrived.append(try guest("idle\(base + round)", vni: base + 1_000 + round))
+                idle.append(callHook(arrived[round], "prepare", "begin", binary: binary).microseconds)
             }
             waitForIdleCPUs(limit: 10, window: 0.2)
             var churn: [Double] = []
             for (round, leaver) in leaving.enumerated() {
                 callHook(leaver, "release", "end", binary: binary)
-                let guest = try guest("arriving\(base + round)", vni: base + 2_000 + round)
-                churn.append(callHook(guest, "prepare", "begin", binary: binary).microseconds)
+                arrived.append(try guest("arriving\(base + round)", vni: base + 2_000 + round))
+                churn.append(callHook(arrived[rounds + round], "prepare", "begin", binary: binary).microseconds)
             }
-            for guest in leaving { waitForTeardowns(vni: guest.vni) }
+            // The next sections start on an empty host.
+            for guest in arrived { callHook(guest, "release", "end", binary: binary) }
+            for guest in leaving + arrived { waitForTeardowns(vni: guest.vni) }
             return (Distribution(idle), Distribution(churn))
         }
         let current = try measure(nil, base: 500_000)
