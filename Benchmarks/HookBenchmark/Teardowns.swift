@@ -94,26 +94,25 @@ extension Benchmark {
     // MARK: 5. churn
 
     /// `rounds` times: the last user of one VNI released and, right behind it, a guest on
-    /// a new VNI prepared (timed): guests moving through a host. The idle baseline is the
-    /// same prepare with no teardown pending and the CPUs quiet.
+    /// a new VNI prepared (timed): guests moving through a host. Each round also times
+    /// the idle baseline first, the same prepare with no teardown pending and the CPUs
+    /// quiet, so that a shared machine's drift moves both alike.
     func churn(rounds: Int) throws -> ChurnReport {
         func measure(_ binary: String?, base: Int) throws -> (idle: Distribution, churn: Distribution) {
             let leaving = try (0..<rounds).map { try guest("leaving\(base + $0)", vni: base + $0) }
             for guest in leaving { callHook(guest, "prepare", "begin", binary: binary) }
             var idle: [Double] = []
+            var churn: [Double] = []
             var arrived: [Guest] = []
-            for round in 0..<rounds {
+            for (round, leaver) in leaving.enumerated() {
                 waitForTeardowns()
                 waitForIdleCPUs(limit: 2, window: 0.1)
-                arrived.append(try guest("idle\(base + round)", vni: base + 1_000 + round))
-                idle.append(callHook(arrived[round], "prepare", "begin", binary: binary).microseconds)
-            }
-            waitForIdleCPUs(limit: 10, window: 0.2)
-            var churn: [Double] = []
-            for (round, leaver) in leaving.enumerated() {
+                let quiet = try guest("idle\(base + round)", vni: base + 1_000 + round)
+                idle.append(callHook(quiet, "prepare", "begin", binary: binary).microseconds)
                 callHook(leaver, "release", "end", binary: binary)
-                arrived.append(try guest("arriving\(base + round)", vni: base + 2_000 + round))
-                churn.append(callHook(arrived[rounds + round], "prepare", "begin", binary: binary).microseconds)
+                let behind = try guest("arriving\(base + round)", vni: base + 2_000 + round)
+                churn.append(callHook(behind, "prepare", "begin", binary: binary).microseconds)
+                arrived += [quiet, behind]
             }
             // The next sections start on an empty host.
             for guest in arrived { callHook(guest, "release", "end", binary: binary) }
