@@ -322,7 +322,7 @@ public struct SegmentConverger {
     /// Moves the removal's devices into the reaping group, where `deleteStaged` finds
     /// them with other VNIs' devices. Changing a group costs no grace period.
     public func stage(_ removal: Removal) throws(ConvergeError) {
-        for device in removal.devices where !device.isStaged {
+        for device in removal.devices {
             try netlink { () throws(NetlinkError) in try network.setGroup(Ownership.reapingGroup, of: device) }
         }
     }

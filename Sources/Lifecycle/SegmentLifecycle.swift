@@ -240,13 +240,13 @@ public struct SegmentLifecycle {
 
     private func wakeReaper() { teardowns.wake() }
 
-    /// Deletes every pending teardown's segment with one kernel request. Run by one
-    /// process at a time (the queue's reaper lock), with no VNI lock held: takes the
-    /// lock of every marked VNI, in ascending order at each look and looking again until
-    /// no new mark has arrived (hook calls hold one VNI lock at a time and the reaper is
-    /// alone, so this cannot deadlock). Under those
-    /// locks it re-checks each (still marked, no user, still ours, no foreign port),
-    /// stages what may go, deletes the staged devices at once, then removes their marks.
+    /// Deletes every pending teardown's segment, `segmentsPerRequest` segments per kernel
+    /// request. Run by one process at a time (the queue's reaper lock), with no VNI lock
+    /// held: takes the lock of every marked VNI, in ascending order at each look and
+    /// looking again until no new mark has arrived (hook calls hold one VNI lock at a
+    /// time and the reaper is alone, so this cannot deadlock). Under those locks it
+    /// re-checks each (still marked, no user, still ours, no foreign port), then per
+    /// batch stages what may go, deletes the staged devices at once, removes their marks.
     /// A mark written after the last look stays for the reaper that its writer wakes.
     /// Returns the VNIs it left pending (a failure, in the journal).
     @discardableResult
@@ -318,7 +318,11 @@ public struct SegmentLifecycle {
             let recorded = try users.users(of: names.vni)
             let status = try links.status(of: names)
             let plan = try status.teardownPlan()
-            if recorded.isEmpty, case .remove(let removal) = plan { return removal }
+            if recorded.isEmpty, case .remove(let removal) = plan {
+                // What a killed reaper staged goes back: each batch deletes only its own.
+                try links.unstage(removal.devices, of: names.vni)
+                return removal
+            }
             if !recorded.isEmpty {
                 let holders = recorded.values.map(\.name).sorted().joined(separator: ", ")
                 journal.log(.info, "\(context): kept, used by \(holders)")
