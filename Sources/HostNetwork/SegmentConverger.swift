@@ -336,9 +336,9 @@ public struct SegmentConverger {
         }
     }
 
-    /// Deletes the staged `devices`: with one RTM_DELLINK for the reaping group, one RCU
-    /// grace period for the whole batch (the kernel's `unregister_netdevice_many`), when
-    /// nothing else sits in it; otherwise one by one, so that a link someone else put in
+    /// Deletes the staged `devices`: with one RTM_DELLINK for the reaping group (the
+    /// kernel's `unregister_netdevice_many`: its expedited grace periods once for the
+    /// batch, though a bridge still costs one of its own), when nothing else sits in it; otherwise one by one, so that a link someone else put in
     /// our group is never deleted. Returns the names of such strangers. The check reads
     /// every link, which only the detached reaper does.
     public func deleteStaged(_ devices: [Link]) throws(ConvergeError) -> [String] {

@@ -20,7 +20,7 @@ public protocol SegmentLinks {
     func unstage(_ devices: [Link], of vni: VNI) throws(ConvergeError)
 
     /// Deletes the staged `devices`, in one request when nothing else sits in the
-    /// reaping group (one RCU grace period for the batch). Returns the names of links of
+    /// reaping group. Returns the names of links of
     /// others found in it, which stay.
     func deleteStaged(_ devices: [Link]) throws(ConvergeError) -> [String]
 }

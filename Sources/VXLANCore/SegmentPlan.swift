@@ -10,7 +10,7 @@ public enum Ownership {
     public static func interfaceGroup(for vni: VNI) -> UInt32 { marker | vni.value }
 
     /// The group the reaper moves a batch of segments into before it deletes them all with
-    /// one RTM_DELLINK (one RCU grace period for the batch): "VNI 0", which no segment
+    /// one RTM_DELLINK (a request's fixed cost paid once per batch): "VNI 0", which no segment
     /// has. Only the reaper puts links there, and only links of VNIs whose lock it holds
     /// and whose teardown is pending; a link in it is ours by its name.
     public static let reapingGroup: UInt32 = marker
