@@ -77,6 +77,8 @@ struct Report: Codable {
     var phases: [Row]
     var ratios: [Ratio]
     var scale: ScaleReport
+    var evacuation: [EvacuationRow]
+    var churn: ChurnReport?
     var storm: [StormRow]
     var peerChecks: [PeerCheckRow]
     var hookPeakKiB: Int
@@ -102,6 +104,8 @@ struct Report: Codable {
                 ratio.label, "", String(format: "%.2f", ratio.value),
                 [ratio.target ?? "", verdict].joined(separator: " "))
         }
+        if !evacuation.isEmpty { printEvacuation() }
+        if let churn { printChurn(churn) }
         if !scale.points.isEmpty { printScale() }
         if !storm.isEmpty { printStorm() }
         if !peerChecks.isEmpty { printPeerChecks() }
@@ -141,6 +145,33 @@ struct Report: Codable {
                 scale.bringUpCalls, scale.bringUpSeconds,
                 scale.bringUpSeconds * 1000 / Double(max(1, scale.bringUpCalls)),
                 hookPeakKiB, linksLeftAfterTeardown))
+    }
+
+    private func printEvacuation() {
+        print("")
+        print("evacuation: N segments, each released by its last user, back to back (floor: one ip link del group)")
+        print("     N  by        per call median µs  p90 µs   all gone ms  after the last call ms")
+        for row in evacuation {
+            print(
+                [
+                    "\(row.segments)".leftPadded(6), "  " + row.by.padding(toLength: 8, withPad: " ", startingAt: 0),
+                    format(row.perCall.median).leftPadded(20), format(row.perCall.p90).leftPadded(8),
+                    String(format: "%.0f", row.totalMilliseconds).leftPadded(14),
+                    String(format: "%.0f", row.afterLastMilliseconds).leftPadded(24),
+                ].joined())
+        }
+    }
+
+    private func printChurn(_ churn: ChurnReport) {
+        print("")
+        line("churn: prepare begin of a new VNI", "runs", "median µs", "p90 µs")
+        let rows: [(String, Distribution?)] = [
+            ("idle (no teardown pending, CPUs quiet)", churn.idle), ("right behind a release", churn.churn),
+            ("before: idle", churn.beforeIdle), ("before: right behind a release", churn.beforeChurn),
+        ]
+        for case (let label, let distribution?) in rows {
+            line(label, "\(distribution.runs)", format(distribution.median), format(distribution.p90))
+        }
     }
 
     private func printStorm() {

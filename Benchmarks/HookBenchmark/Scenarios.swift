@@ -24,7 +24,7 @@ final class Benchmark {
     let work: String
     let network: NetlinkSession
     private(set) var hookPeakKiB = 0
-    private(set) var linksLeftAfterTeardown = 0
+    var linksLeftAfterTeardown = 0
     private var guestCount = 0
 
     init(hook: String, before: String?, vxlanctl: String, shell: String, work: String) throws {
@@ -169,7 +169,7 @@ final class Benchmark {
                 let started = now()
                 let release = callHook(guest, "release", "end", binary: binary)
                 samples[prefix + "release", default: []].append(release)
-                waitForLock(lockPath(guest.vni))
+                waitForTeardowns(vni: guest.vni)
                 samples[prefix + "gone", default: []].append(Sample(microseconds: now() - started, of: release))
                 if try !segmentIsGone(guest.vni) { linksLeftAfterTeardown += 1 }
             }
@@ -293,7 +293,7 @@ final class Benchmark {
             return try segmentIsComplete(vni) && users(vni) == expected
         }
         elapsed += wave(["release end"])
-        for vni in shared { waitForLock(lockPath(vni)) }
+        for vni in shared { waitForTeardowns(vni: vni) }
         exact = try exact && shared.allSatisfy { try segmentIsGone($0) && users($0).isEmpty }
         return StormRow(
             processes: processes, vnis: vnis, calls: latencies.count, seconds: elapsed / 1e6,

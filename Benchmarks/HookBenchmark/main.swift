@@ -39,6 +39,8 @@ struct HookBenchmarkCommand: ParsableCommand {
         let peerChecks = try benchmark.peerChecks(
             counts: phasesOnly ? [] : [(1, true), (10, true), (100, true), (100, false)], runs: quick ? 3 : 10)
         let phases = try benchmark.phases(runs: runs ?? (quick ? 5 : 100))
+        let evacuation = try benchmark.evacuation(sizes: phasesOnly ? [] : quick ? [10] : [20, 200])
+        let churn = try phasesOnly ? nil : benchmark.churn(rounds: quick ? 5 : 40)
         let storm = try (phasesOnly ? [] : quick ? [(8, 2)] : [(8, 2), (32, 8), (128, 32)]).map {
             try benchmark.storm(processes: $0.0, vnis: $0.1)
         }
@@ -47,7 +49,8 @@ struct HookBenchmarkCommand: ParsableCommand {
             settleLimit: quick ? 5 : 60)
         let report = Report(
             quick: quick, kernel: kernelRelease(), cores: ProcessInfo.processInfo.activeProcessorCount,
-            phases: phases, ratios: ratios(phases, scale), scale: scale, storm: storm, peerChecks: peerChecks,
+            phases: phases, ratios: ratios(phases, scale) + teardownRatios(evacuation, churn), scale: scale,
+            evacuation: evacuation, churn: churn, storm: storm, peerChecks: peerChecks,
             hookPeakKiB: benchmark.hookPeakKiB, linksLeftAfterTeardown: benchmark.linksLeftAfterTeardown)
         report.printTable()
         if let json {
@@ -86,6 +89,37 @@ struct HookBenchmarkCommand: ParsableCommand {
             ratio("CloudStack delete ÷ our modifyvxlan.sh delete", "shellDelete", "agentDelete"),
             Ratio(label: "links gone after release, p99 in ms", value: gone / 1000, target: "≤ 1000", met: gone <= 1e6),
         ] + scaleRatios(scale) + beforeAfter
+    }
+
+    /// Issue 18's targets: back-to-back releases ≥ 10x faster than the shell's deletes,
+    /// every link gone within 1 s of the last release, prepare under churn ≤ 2x idle.
+    func teardownRatios(_ rows: [EvacuationRow], _ churn: ChurnReport?) -> [Ratio] {
+        var ratios: [Ratio] = []
+        for size in Set(rows.map(\.segments)).sorted() {
+            let row = { (by: String) in rows.first { $0.segments == size && $0.by == by } }
+            guard let hook = row("hook"), let shell = row("shell") else { continue }
+            let speedup = shell.perCall.median / max(1, hook.perCall.median)
+            ratios.append(
+                Ratio(
+                    label: "evacuation of \(size): shell delete ÷ hook release", value: speedup, target: "≥ 10",
+                    met: speedup >= 10))
+            ratios.append(
+                Ratio(
+                    label: "  links gone after the last release, ms", value: hook.afterLastMilliseconds,
+                    target: "≤ 1000", met: hook.afterLastMilliseconds <= 1000))
+        }
+        if let churn {
+            let ratio = churn.churn.median / max(1, churn.idle.median)
+            ratios.append(
+                Ratio(label: "prepare new VNI under churn ÷ idle", value: ratio, target: "≤ 2", met: ratio <= 2))
+            if let beforeChurn = churn.beforeChurn, let beforeIdle = churn.beforeIdle {
+                ratios.append(
+                    Ratio(
+                        label: "  before: the same", value: beforeChurn.median / max(1, beforeIdle.median), target: nil,
+                        met: nil))
+            }
+        }
+        return ratios
     }
 
     /// The flat-curve target: prepare on an existing VNI at the last fill ÷ at the first.

@@ -31,9 +31,8 @@ public enum AgentCall {
         let state = StateDirectory.fromEnvironment()
         let network: NetlinkSession
         do { network = try HostLinks.openNetlink() } catch { return failure("\(error)", logged: false) }
-        let lifecycle = SegmentLifecycle(
-            links: HostLinks(network: network, teardownStyle: .inline),
-            users: UserRegistry(state: state), locks: state, journal: log, now: { Int(time(nil)) })
+        // Inline reaper: a delete returns once the devices are gone, and says so.
+        let lifecycle = SegmentLifecycle.onHost(network: network, state: state, journal: log, reaper: .inline)
         switch request.operation {
         case .add:
             let plan: SegmentPlan
@@ -56,8 +55,9 @@ public enum AgentCall {
             do { try lifecycle.leave(nil, from: names, context: context) } catch {
                 return failure("\(error)", logged: true)
             }
-            // Removed, or kept and why: what the lifecycle said, one line each.
-            let said = log.lines.map { $0.hasPrefix(context + " ") ? String($0.dropFirst(context.count + 1)) : $0 }
+            // Removed, or kept and why: what the lifecycle and its reaper said, one line each,
+            // from "VNI N:" on (the journal's lines name the caller: "teardown VNI N: ...").
+            let said = log.lines.map { line in line.firstRange(of: "VNI ").map { String(line[$0.lowerBound...]) } ?? line }
             return Outcome(lines: said.isEmpty ? ["VNI \(request.vni): nothing to remove"] : said, status: 0)
         }
     }

@@ -2,13 +2,16 @@ import Glibc
 
 /// Runs work that libvirt must not wait for in a forked child that outlives the hook.
 ///
-/// libvirt runs the hook synchronously, and deleting a VNI's devices costs a kernel RCU
-/// grace period (~30 ms) that nobody needs to wait for. The child is fully detached, as
-/// libvirt requires of anything a hook leaves behind: a session of its own, stdio on
-/// /dev/null, and no descriptor of libvirt's open (an inherited pipe would hang the
-/// caller's `virsh`, virt-manager #299). It keeps `descriptor` (the VNI's lock), so the
-/// next hook call on that VNI waits until the work is done and never races it.
+/// libvirt runs the hook synchronously, and deleting devices costs a kernel RCU grace
+/// period (~30 ms) that nobody needs to wait for: the reaper runs here
+/// (`PendingTeardowns`). The child is fully detached, as libvirt requires of anything a
+/// hook leaves behind: a session of its own, stdio on /dev/null, and no descriptor of
+/// libvirt's open (an inherited pipe would hang the caller's `virsh`, virt-manager #299).
+/// It keeps `descriptor` (the reaper lock), as `keptDescriptor`.
 enum DetachedChild {
+    /// Where the child finds the descriptor it kept.
+    static let keptDescriptor = STDERR_FILENO + 1
+
     /// Returns false if no child could be started: the caller then does the work itself.
     /// In the child, runs `work` and exits; it never returns into the caller's code.
     static func run(keeping descriptor: Int32, _ work: () -> Void) -> Bool {
@@ -30,8 +33,7 @@ enum DetachedChild {
         for standard in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] {
             if null >= 0 { _ = dup2(null, standard) } else { _ = close(standard) }
         }
-        let first = STDERR_FILENO + 1
-        if kept != first { _ = dup2(kept, first) }
-        closefrom(first + 1)
+        if kept != keptDescriptor { _ = dup2(kept, keptDescriptor) }
+        closefrom(keptDescriptor + 1)
     }
 }

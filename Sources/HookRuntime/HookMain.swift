@@ -38,10 +38,9 @@ public enum HookMain {
                 }
                 throw error
             }
-            let state = StateDirectory.fromEnvironment()
-            let lifecycle = SegmentLifecycle(
-                links: HostLinks(network: try HostLinks.openNetlink(), teardownStyle: .detached),
-                users: UserRegistry(state: state), locks: state, journal: journal, now: { Int(time(nil)) })
+            let lifecycle = SegmentLifecycle.onHost(
+                network: try HostLinks.openNetlink(), state: StateDirectory.fromEnvironment(), journal: journal,
+                reaper: .detached)
             try HookRunner(config: config, lifecycle: lifecycle, journal: journal).run(call, input: input)
             return 0
         } catch {

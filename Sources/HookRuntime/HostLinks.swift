@@ -4,23 +4,12 @@ import Lifecycle
 import VXLANCore
 
 /// The lifecycle's `SegmentLinks` over this host's netlink: `SegmentConverger` for
-/// ensure and removal, name lookups for status.
+/// ensure and the reaper's staging and deletion, name lookups for status.
 public struct HostLinks: SegmentLinks {
     let network: NetlinkSession
-    let teardownStyle: TeardownStyle
 
-    /// Where a teardown's deletion runs once it is decided.
-    public enum TeardownStyle: Sendable {
-        /// In this process: vxlanctl, whose caller wants to see the result.
-        case inline
-        /// In a detached child that holds the VNI's lock (`DetachedChild`): the hook,
-        /// so that libvirt does not wait out the kernel's RCU grace period.
-        case detached
-    }
-
-    public init(network: NetlinkSession, teardownStyle: TeardownStyle) {
+    public init(network: NetlinkSession) {
         self.network = network
-        self.teardownStyle = teardownStyle
     }
 
     /// A netlink session in this process's namespace; in debug builds its changes are
@@ -34,38 +23,24 @@ public struct HostLinks: SegmentLinks {
     }
 
     public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
-        try SegmentConverger(network: network).ensure(plan)
+        try converger.ensure(plan)
     }
 
     public func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus {
         do { return try network.status(of: names) } catch { throw .netlink(error) }
     }
 
-    public func remove(
-        _ removal: SegmentConverger.Removal, keeping lock: any SegmentLock,
-        report: (Result<[SegmentConverger.Action], ConvergeError>) -> Void
-    ) {
-        // The locks are StateDirectory's VNILocks: the child keeps the VNI's lock by keeping
-        // its descriptor open.
-        if teardownStyle == .detached, let lock = lock as? VNILock,
-            DetachedChild.run(keeping: lock.descriptor, { report(Self.remove(removal, with: nil)) })
-        {
-            return
-        }
-        report(Self.remove(removal, with: network))
+    public func stage(_ removal: SegmentConverger.Removal) throws(ConvergeError) {
+        try converger.stage(removal)
     }
 
-    /// The deletion itself; a detached child opens a netlink socket of its own (`network`
-    /// nil), since the parent goes on using its socket for the guest's other VNIs.
-    private static func remove(
-        _ removal: SegmentConverger.Removal, with network: NetlinkSession?
-    ) -> Result<[SegmentConverger.Action], ConvergeError> {
-        let session: NetlinkSession
-        if let network {
-            session = network
-        } else {
-            do { session = try openNetlink() } catch { return .failure(.netlink(error)) }
-        }
-        do { return .success(try SegmentConverger(network: session).remove(removal)) } catch { return .failure(error) }
+    public func unstage(_ devices: [Link], of vni: VNI) throws(ConvergeError) {
+        try converger.unstage(devices, of: vni)
     }
+
+    public func deleteStaged(_ devices: [Link]) throws(ConvergeError) -> [String] {
+        try converger.deleteStaged(devices)
+    }
+
+    private var converger: SegmentConverger { SegmentConverger(network: network) }
 }

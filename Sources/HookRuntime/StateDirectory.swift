@@ -10,7 +10,8 @@ import VXLANCore
 ///     /run/libvirt-vxlan/vni/5001/network-4a70a2fb-8ccb-4ca4-8b9b-b0dc1656def9
 ///
 /// A user file holds the guest's name and the MACs of its NICs on that VNI, so that a
-/// guest that vanished without `release` can be recognised by its missing taps.
+/// guest that vanished without `release` can be recognised by its missing taps. Pending
+/// teardowns have a mark each under `pending/` (`PendingTeardowns`).
 public struct StateDirectory: SegmentLocks, Sendable {
     public static let defaultPath = "/run/libvirt-vxlan"
     public static let environmentVariable = "LIBVIRT_VXLAN_STATE_DIR"
@@ -26,8 +27,15 @@ public struct StateDirectory: SegmentLocks, Sendable {
         StateDirectory(path: getenv(environmentVariable).map { String(cString: $0) } ?? defaultPath)
     }
 
-    func lockPath(_ vni: VNI) -> String { "\(path)/locks/\(vni)" }
+    func lockPath(_ vni: VNI) -> String { lockPath(name: vni.description) }
+    func lockPath(name: String) -> String { "\(path)/locks/\(name)" }
     func usersPath(_ vni: VNI) -> String { "\(path)/vni/\(vni)" }
+    var pendingPath: String { "\(path)/pending" }
+
+    /// The VNIs whose teardown is marked and not yet done (`PendingTeardowns`), ascending.
+    public func pendingTeardowns() -> [VNI] {
+        (folderEntries(pendingPath) ?? []).compactMap { try? VNI(parsing: $0) }.sorted()
+    }
 
     /// Creates `path/components...` folder by folder, mode 0700 (root's business only).
     func makeFolders(_ components: String...) throws(StateError) {
@@ -38,6 +46,35 @@ public struct StateDirectory: SegmentLocks, Sendable {
                 throw .system("mkdir", current)
             }
         }
+    }
+
+    /// Writes `text` to `final` atomically (a temporary file, then rename): a reader never
+    /// sees half of it. A crash point in debug builds.
+    func write(_ text: String, atomicallyTo final: String) throws(StateError) {
+        let temporary = final + ".new"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { throw .system("open", temporary) }
+        let written = text.utf8CString.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count - 1) }
+        close(descriptor)
+        guard written == text.utf8.count, rename(temporary, final) == 0 else {
+            unlink(temporary)
+            throw .system("write", final)
+        }
+        #if DEBUG
+            FaultInjection.changeSucceeded()
+        #endif
+    }
+
+    /// Removes `file`; returns whether it existed. A crash point in debug builds.
+    func remove(_ file: String) throws(StateError) -> Bool {
+        guard unlink(file) == 0 else {
+            guard errno == ENOENT else { throw .system("unlink", file) }
+            return false
+        }
+        #if DEBUG
+            FaultInjection.changeSucceeded()
+        #endif
+        return true
     }
 
     public func lock(_ vni: VNI) throws(StateError) -> any SegmentLock {

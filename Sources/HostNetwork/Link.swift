@@ -47,8 +47,12 @@ public struct Link: Hashable, Sendable {
     /// The VNI libvirt-vxlan created this link for (its interface group), nil if foreign.
     public var ownerVNI: VNI? { Ownership.vni(ofGroup: group) }
 
-    /// Ours, created for this VNI.
-    public func isOwned(for vni: VNI) -> Bool { group == Ownership.interfaceGroup(for: vni) }
+    /// Ours, created for this VNI; or staged for deletion under this VNI's name (a reaper
+    /// killed between staging and deleting leaves it there).
+    public func isOwned(for vni: VNI) -> Bool { group == Ownership.interfaceGroup(for: vni) || isStaged }
+
+    /// In the reaping group: about to be deleted with the reaper's batch.
+    public var isStaged: Bool { group == Ownership.reapingGroup }
 }
 
 /// The vxlan-specific attributes (IFLA_VXLAN_*) we set and check.

@@ -113,6 +113,14 @@ extension NetlinkSession {
         try request("ip link set dev \(link.name) addrgenmode none", message)
     }
 
+    /// `ip link set dev NAME group G`: moves the link into another interface group. Unlike
+    /// a deletion or `down`, no RCU grace period: the kernel only stores the number.
+    func setGroup(_ group: UInt32, of link: Link) throws(NetlinkError) {
+        let message = NetlinkMessage(type: Int32(RTM_SETLINK), header: ifinfomsg(index: link.index))
+        message.put(Int32(IFLA_GROUP), uint32: group)
+        try request("ip link set dev \(link.name) group \(group)", message)
+    }
+
     /// `ip link set dev NAME alias TEXT`
     func setAlias(_ alias: String, of link: Link) throws(NetlinkError) {
         let message = NetlinkMessage(type: Int32(RTM_SETLINK), header: ifinfomsg(index: link.index))

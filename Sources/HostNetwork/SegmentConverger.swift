@@ -280,11 +280,17 @@ public struct SegmentConverger {
     public struct Removal: Hashable, Sendable {
         public var vni: VNI
         public var links: [String]
+        /// The links themselves, as the decision saw them (their index and group).
+        public var devices: [Link]
 
-        public init(vni: VNI, links: [String]) {
+        public init(vni: VNI, links: [String], devices: [Link] = []) {
             self.vni = vni
             self.links = links
+            self.devices = devices
         }
+
+        /// What the journal says once they are gone: "deleted bridge brvx-5001".
+        public var deleted: [Action] { links.map { Action(description: "deleted \($0)") } }
     }
 
     public enum TeardownPlan: Hashable, Sendable {
@@ -300,12 +306,52 @@ public struct SegmentConverger {
     }
 
     /// Deletes the VNI's devices with one RTM_DELLINK for its interface group: the kernel
-    /// waits one RCU grace period (~30 ms) per request, so this halves a teardown.
+    /// waits one RCU grace period (~30 ms) per request, so this halves a teardown. Devices
+    /// a killed reaper left staged go back into the VNI's group first.
     public func remove(_ removal: Removal) throws(ConvergeError) -> [Action] {
+        try unstage(removal.devices, of: removal.vni)
         try netlink { () throws(NetlinkError) in
             try network.deleteLinks(inGroup: Ownership.interfaceGroup(for: removal.vni))
         }
-        return removal.links.map { Action(description: "deleted \($0)") }
+        return removal.deleted
+    }
+
+    // MARK: - batched teardown (the reaper)
+
+    /// Moves the removal's devices into the reaping group, where `deleteStaged` finds
+    /// them with other VNIs' devices. Changing a group costs no grace period.
+    public func stage(_ removal: Removal) throws(ConvergeError) {
+        for device in removal.devices {
+            try netlink { () throws(NetlinkError) in try network.setGroup(Ownership.reapingGroup, of: device) }
+        }
+    }
+
+    /// Moves staged devices back into the VNI's group: a teardown taken back.
+    public func unstage(_ devices: [Link], of vni: VNI) throws(ConvergeError) {
+        for device in devices where device.isStaged {
+            try netlink { () throws(NetlinkError) in
+                try network.setGroup(Ownership.interfaceGroup(for: vni), of: device)
+            }
+        }
+    }
+
+    /// Deletes the staged `devices`: with one RTM_DELLINK for the reaping group (the
+    /// kernel's `unregister_netdevice_many`: its expedited grace periods once for the
+    /// batch, though a bridge still costs one of its own), when nothing else sits in it; otherwise one by one, so that a link someone else put in
+    /// our group is never deleted. Returns the names of such strangers. The check reads
+    /// every link, which only the detached reaper does.
+    public func deleteStaged(_ devices: [Link]) throws(ConvergeError) -> [String] {
+        let expected = Set(devices.map(\.index))
+        let strangers = try netlink { () throws(NetlinkError) in try network.allLinks() }
+            .filter { $0.isStaged && !expected.contains($0.index) }
+        try netlink { () throws(NetlinkError) in
+            if strangers.isEmpty {
+                try network.deleteLinks(inGroup: Ownership.reapingGroup)
+            } else {
+                for device in devices { try network.deleteLink(device) }
+            }
+        }
+        return strangers.map(\.name)
     }
 
     /// `planTeardown`, then `remove` if the plan says so.

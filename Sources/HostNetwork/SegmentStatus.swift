@@ -43,7 +43,7 @@ public struct SegmentStatus: Hashable, Sendable {
             guard others.isEmpty else { return .leave(.inUse(ports: others.map(\.name))) }
             links.append("bridge \(bridge.name)")
         }
-        return .remove(SegmentConverger.Removal(vni: vni, links: links))
+        return .remove(SegmentConverger.Removal(vni: vni, links: links, devices: [vxlan, bridge].compactMap { $0 }))
     }
 }
 

@@ -13,11 +13,33 @@ public protocol SegmentLinks {
     /// The VNI's bridge, vxlan device and bridge ports, by name lookups.
     func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus
 
-    /// Deletes the devices `removal` names and hands the outcome to `report`, here or in a
-    /// detached child that keeps `lock` until it is done.
-    func remove(
-        _ removal: SegmentConverger.Removal, keeping lock: any SegmentLock,
-        report: (Result<[SegmentConverger.Action], ConvergeError>) -> Void)
+    /// Moves the removal's devices into the reaping group (`Ownership.reapingGroup`).
+    func stage(_ removal: SegmentConverger.Removal) throws(ConvergeError)
+
+    /// Moves `devices` that are staged back into the VNI's own group.
+    func unstage(_ devices: [Link], of vni: VNI) throws(ConvergeError)
+
+    /// Deletes the staged `devices`, in one request when nothing else sits in the
+    /// reaping group. Returns the names of links of
+    /// others found in it, which stay.
+    func deleteStaged(_ devices: [Link]) throws(ConvergeError) -> [String]
+}
+
+/// Teardowns decided under a VNI's lock and carried out later by the reaper
+/// (`SegmentLifecycle.reap`), many VNIs in one kernel request. A mark is written under
+/// the VNI's lock, before anything else changes, and removed only after the deletion or
+/// when the teardown is taken back, so a crash at any point leaves it for the next call.
+public protocol TeardownQueue {
+    /// Marks the segment's teardown as pending; the names tell the reaper what to delete
+    /// even if the configuration changes in between.
+    func mark(_ names: SegmentNames) throws(StateError)
+    func unmark(_ vni: VNI) throws(StateError)
+    func isMarked(_ vni: VNI) -> Bool
+    /// Every pending teardown, by ascending VNI.
+    func marked() -> [SegmentNames]
+    /// Makes sure a reaper (`SegmentLifecycle.reap`) runs soon. Called with no VNI lock
+    /// held: the reaper takes the locks of every pending VNI.
+    func wake()
 }
 
 /// Who uses which VNI. Only touched while the VNI's lock is held.

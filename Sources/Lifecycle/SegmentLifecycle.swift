@@ -5,12 +5,18 @@ import VXLANCore
 /// segment is made and the user recorded), a user or one of its NICs leaves, guests that
 /// vanished without `release` are forgotten, a segment nobody uses is torn down, and a
 /// start that fails half-way is rolled back. It decides on snapshots (user records, link
-/// state) and acts through `SegmentLinks`, `UserStore` and `SegmentLocks`, so the hook,
-/// `vxlanctl gc` and the tests' fakes all drive the same rules.
+/// state) and acts through `SegmentLinks`, `UserStore`, `SegmentLocks` and
+/// `TeardownQueue`, so the hook, `vxlanctl gc` and the tests' fakes all drive the same rules.
+///
+/// A teardown is decided under the VNI's lock and only marked there; the reaper (`reap`)
+/// deletes every marked segment with one kernel request, so that emptying a host costs
+/// one RCU grace period instead of one per VNI, and a join of a marked VNI takes the
+/// teardown back.
 public struct SegmentLifecycle {
     let links: any SegmentLinks
     let users: any UserStore
     let locks: any SegmentLocks
+    let teardowns: any TeardownQueue
     let journal: any LifecycleLog
     /// A recorded guest counts as gone when none of its NICs is a port of the bridge and
     /// its record is older than this: long enough for any start (prepare -> tap on bridge).
@@ -19,12 +25,13 @@ public struct SegmentLifecycle {
     let now: () -> Int
 
     public init(
-        links: any SegmentLinks, users: any UserStore, locks: any SegmentLocks, journal: any LifecycleLog,
-        staleAfter: Int = 300, now: @escaping () -> Int
+        links: any SegmentLinks, users: any UserStore, locks: any SegmentLocks, teardowns: any TeardownQueue,
+        journal: any LifecycleLog, staleAfter: Int = 300, now: @escaping () -> Int
     ) {
         self.links = links
         self.users = users
         self.locks = locks
+        self.teardowns = teardowns
         self.journal = journal
         self.staleAfter = staleAfter
         self.now = now
@@ -65,6 +72,7 @@ public struct SegmentLifecycle {
             var made = false
             do {
                 try withLock(use.plan.vni) { (_) throws(LifecycleError) in
+                    try takeBackTeardown(of: use.plan.names, context: context())
                     let mtu = try ensure(use.plan, context: context())
                     made = true
                     try checkGuestMTU(use, segmentMTU: mtu, context: context())
@@ -84,8 +92,30 @@ public struct SegmentLifecycle {
     /// through `vxlanctl modifyvxlan`, which tracks its guests itself). Returns its MTU.
     public func ensureUnrecorded(_ plan: SegmentPlan, context: String) throws(LifecycleError) -> Int {
         var mtu = 0
-        try withLock(plan.vni) { (_) throws(LifecycleError) in mtu = try ensure(plan, context: context) }
+        try withLock(plan.vni) { (_) throws(LifecycleError) in
+            // A teardown still pending would delete what the agent is about to use.
+            try takeBackTeardown(of: plan.names, context: context)
+            mtu = try ensure(plan, context: context)
+        }
         return mtu
+    }
+
+    /// A teardown of this VNI still pending: devices the reaper had staged go back into
+    /// the VNI's group, then the mark goes (in that order: a staged device always has a
+    /// mark). `ensure` then completes whatever is left, or rebuilds what is gone.
+    private func takeBackTeardown(of names: SegmentNames, context: @autoclosure () -> String)
+        throws(LifecycleError)
+    {
+        guard teardowns.isMarked(names.vni) else { return }
+        do {
+            let status = try links.status(of: names)
+            try links.unstage([status.bridge, status.vxlan].compactMap { $0 }, of: names.vni)
+        } catch {
+            journal.log(.error, "\(context()) VNI \(names.vni): \(error)")
+            throw .refused("VNI \(names.vni): \(error)")
+        }
+        do { try teardowns.unmark(names.vni) } catch { throw .state(error) }
+        journal.log(.info, "\(context()) VNI \(names.vni): pending teardown taken back")
     }
 
     /// Makes the segment; returns its MTU.
@@ -139,7 +169,15 @@ public struct SegmentLifecycle {
     public func leave(_ user: SegmentUser?, mac: String? = nil, from names: SegmentNames, context: String)
         throws(LifecycleError)
     {
-        try withLock(names.vni) { (lock) throws(LifecycleError) in
+        if try leaveMarkingTeardown(user, mac: mac, from: names, context: context) { wakeReaper() }
+    }
+
+    /// `leave` under the lock; returns whether a teardown is pending, for the reaper.
+    private func leaveMarkingTeardown(
+        _ user: SegmentUser?, mac: String?, from names: SegmentNames, context: String
+    ) throws(LifecycleError) -> Bool {
+        var pending = false
+        try withLock(names.vni) { (_) throws(LifecycleError) in
             var links = LinkSnapshot(names: names, of: self.links)
             do throws(StateError) {
                 var recorded = try users.users(of: names.vni)
@@ -160,14 +198,19 @@ public struct SegmentLifecycle {
             } catch {
                 throw .state(error)
             }
-            tearDown(names, links: &links, context: "\(context) VNI \(names.vni)", holding: lock)
+            pending = markTeardown(names, links: &links, context: "\(context) VNI \(names.vni)")
         }
+        return pending
     }
 
-    /// `vxlanctl gc`, for one VNI: forgets vanished guests and tears the segment down if
-    /// nobody uses it any more.
-    public func collectGarbage(_ names: SegmentNames) throws(LifecycleError) {
-        try leave(nil, from: names, context: "gc")
+    /// `vxlanctl gc`: for each VNI, forgets vanished guests and marks the segment's
+    /// teardown if nobody uses it any more; then one reaper deletes them all at once.
+    public func collectGarbage(_ segments: [SegmentNames]) throws(LifecycleError) {
+        var pending = false
+        for names in segments where try leaveMarkingTeardown(nil, mac: nil, from: names, context: "gc") {
+            pending = true
+        }
+        if pending || !teardowns.marked().isEmpty { wakeReaper() }
     }
 
     /// Forgets guests that vanished without `release`: records older than `staleAfter`
@@ -194,22 +237,20 @@ public struct SegmentLifecycle {
         return remaining
     }
 
-    /// Removes the segment if the links allow it (`SegmentStatus.teardownPlan`): only
-    /// devices of ours, and no port but our vxlan device on the bridge.
-    private func tearDown(
-        _ names: SegmentNames, links snapshot: inout LinkSnapshot, context: String, holding lock: any SegmentLock
-    ) {
+    /// Marks the segment's teardown if the links allow it (`SegmentStatus.teardownPlan`):
+    /// only devices of ours, and no port but our vxlan device on the bridge. Returns
+    /// whether a teardown is pending. The devices stay as they are; the reaper re-checks
+    /// and deletes them (`reap`).
+    private func markTeardown(_ names: SegmentNames, links snapshot: inout LinkSnapshot, context: String) -> Bool {
         do {
             switch try snapshot.status.get().teardownPlan() {
-            case .remove(let removal):
-                links.remove(removal, keeping: lock) { result in
-                    switch result {
-                    case .success(let actions):
-                        for action in actions { journal.log(.notice, "\(context): \(action)") }
-                    case .failure(let error):
-                        journal.log(.error, "\(context): teardown failed: \(error)")
-                    }
+            case .remove:
+                if teardowns.isMarked(names.vni) { return true }
+                do { try teardowns.mark(names) } catch {
+                    journal.log(.error, "\(context): teardown failed: \(error)")
+                    return false
                 }
+                return true
             case .leave(.notOwned(let name)):
                 journal.log(.info, "\(context): \(name) was not created by libvirt-vxlan; left in place")
             case .leave(.inUse(let ports)):
@@ -221,6 +262,110 @@ public struct SegmentLifecycle {
             // The user is gone already; what kept the segment is for the journal.
             journal.log(.error, "\(context): teardown failed: \(error)")
         }
+        return false
+    }
+
+    // MARK: the reaper
+
+    private func wakeReaper() { teardowns.wake() }
+
+    /// Deletes every pending teardown's segment, `segmentsPerRequest` segments per kernel
+    /// request. Run by one process at a time (the queue's reaper lock), with no VNI lock
+    /// held: takes the lock of every marked VNI, in ascending order at each look and
+    /// looking again until no new mark has arrived (hook calls hold one VNI lock at a
+    /// time and the reaper is alone, so this cannot deadlock). Under those locks it
+    /// re-checks each (still marked, no user, still ours, no foreign port), then per
+    /// batch stages what may go, deletes the staged devices at once, removes their marks.
+    /// A mark written after the last look stays for the reaper that its writer wakes.
+    /// Returns the VNIs it left pending (a failure, in the journal).
+    @discardableResult
+    public func reap() -> [VNI] {
+        var held: [(names: SegmentNames, lock: any SegmentLock)] = []
+        defer { for entry in held { entry.lock.release() } }
+        while true {
+            let known = Set(held.map(\.names.vni))
+            let arrived = teardowns.marked().filter { !known.contains($0.vni) }
+            guard !arrived.isEmpty else { break }
+            for names in arrived {
+                do { held.append((names, try locks.lock(names.vni))) } catch {
+                    journal.log(.error, "teardown VNI \(names.vni): \(error)")
+                }
+            }
+        }
+        let removals = held.sorted { $0.names.vni < $1.names.vni }.compactMap { removalIfStillUnused($0.names) }
+        for start in stride(from: 0, to: removals.count, by: Self.segmentsPerRequest) {
+            let batch = removals[start..<min(start + Self.segmentsPerRequest, removals.count)]
+            let staged = batch.filter { removal in
+                do { try links.stage(removal) } catch {
+                    journal.log(.error, "teardown VNI \(removal.vni): \(error); left pending")
+                    return false
+                }
+                return true
+            }
+            if !staged.isEmpty { deleteStaged(staged) }
+        }
+        return held.map(\.names.vni).filter { teardowns.isMarked($0) }.sorted()
+    }
+
+    /// Segments deleted per kernel request. The kernel still waits one RCU grace period
+    /// per bridge (and per bridge port) inside a request, all under RTNL, so one request
+    /// for a whole evacuation would keep every other netlink call (a guest's prepare)
+    /// waiting for seconds; a request saves its fixed cost (~25 ms here) and lets
+    /// waiting calls in between. Measured in `Benchmarks/run` (evacuation, churn).
+    static let segmentsPerRequest = 8
+
+    /// One request for every staged device; then the marks go. On failure both stay, for
+    /// the next reaper or a join that takes them back.
+    private func deleteStaged(_ staged: [SegmentConverger.Removal]) {
+        do {
+            let strangers = try links.deleteStaged(staged.flatMap(\.devices))
+            if !strangers.isEmpty {
+                journal.log(
+                    .warning,
+                    "teardown: \(strangers.joined(separator: ", ")) sit in libvirt-vxlan's reaping group "
+                        + "\(Ownership.reapingGroup) without being ours; left in place, deleted ours one by one")
+            }
+        } catch {
+            journal.log(.error, "teardown of \(staged.count) VNIs failed: \(error); left pending")
+            return
+        }
+        for removal in staged {
+            journal.log(
+                .notice, "teardown VNI \(removal.vni): " + removal.deleted.map(\.description).joined(separator: ", "))
+            do { try teardowns.unmark(removal.vni) } catch {
+                journal.log(.error, "teardown VNI \(removal.vni): \(error)")
+            }
+        }
+    }
+
+    /// Under the VNI's lock: the removal, or nil when the teardown was taken back or is
+    /// not wanted any more (then staged devices go back and the mark goes).
+    private func removalIfStillUnused(_ names: SegmentNames) -> SegmentConverger.Removal? {
+        let context = "teardown VNI \(names.vni)"
+        guard teardowns.isMarked(names.vni) else { return nil }
+        do {
+            let recorded = try users.users(of: names.vni)
+            let status = try links.status(of: names)
+            let plan = try status.teardownPlan()
+            if recorded.isEmpty, case .remove(let removal) = plan {
+                // What a killed reaper staged goes back: each batch deletes only its own.
+                try links.unstage(removal.devices, of: names.vni)
+                return removal
+            }
+            if !recorded.isEmpty {
+                let holders = recorded.values.map(\.name).sorted().joined(separator: ", ")
+                journal.log(.info, "\(context): kept, used by \(holders)")
+            } else if case .leave(.inUse(let ports)) = plan {
+                journal.log(.info, "\(context): kept, \(names.bridge) still has ports \(ports.joined(separator: ", "))")
+            } else if case .leave(.notOwned(let name)) = plan {
+                journal.log(.info, "\(context): \(name) was not created by libvirt-vxlan; left in place")
+            }
+            try links.unstage([status.bridge, status.vxlan].compactMap { $0 }, of: names.vni)
+            try teardowns.unmark(names.vni)
+        } catch {
+            journal.log(.error, "\(context): \(error); left pending")
+        }
+        return nil
     }
 
     // MARK: helpers

@@ -9,6 +9,12 @@ public enum Ownership {
 
     public static func interfaceGroup(for vni: VNI) -> UInt32 { marker | vni.value }
 
+    /// The group the reaper moves a batch of segments into before it deletes them all with
+    /// one RTM_DELLINK (a request's fixed cost paid once per batch): "VNI 0", which no segment
+    /// has. Only the reaper puts links there, and only links of VNIs whose lock it holds
+    /// and whose teardown is pending; a link in it is ours by its name.
+    public static let reapingGroup: UInt32 = marker
+
     /// The VNI whose devices live in `group`, or nil for a group that is not ours.
     public static func vni(ofGroup group: UInt32) -> VNI? {
         guard group & 0xFF00_0000 == marker else { return nil }

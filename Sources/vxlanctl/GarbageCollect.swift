@@ -39,13 +39,10 @@ struct GarbageCollect: ParsableCommand {
                 throw Failure.host(String(describing: error))
             }
             let vnis = Set(owned + UserRegistry(state: state).recordedVNIs()).sorted()
-            let lifecycle = SegmentLifecycle(
-                links: HostLinks(network: network, teardownStyle: .inline), users: UserRegistry(state: state),
-                locks: state, journal: Journal(echo: true), staleAfter: grace, now: { Int(time(nil)) })
-            for vni in vnis {
-                do { try lifecycle.collectGarbage(config.names(for: vni)) } catch {
-                    throw Failure.host(String(describing: error))
-                }
+            let lifecycle = SegmentLifecycle.onHost(
+                network: network, state: state, journal: Journal(echo: true), reaper: .inline, staleAfter: grace)
+            do { try lifecycle.collectGarbage(try vnis.map { vni in try config.names(for: vni) }) } catch {
+                throw Failure.host(String(describing: error))
             }
             print("gc: checked \(vnis.count) VNI\(vnis.count == 1 ? "" : "s")")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Glibc
+import HookRuntime
 import HostNetwork
 import VXLANCore
 
@@ -50,7 +51,10 @@ struct Status: ParsableCommand {
             } catch let error as NetlinkError {
                 throw Failure.host(String(describing: error))
             }
-            let reports = segments.map { SegmentReport($0, context: context) }.filter {
+            let pending = Set(StateDirectory.fromEnvironment().pendingTeardowns())
+            let reports = segments.map {
+                SegmentReport($0, context: context, teardownPending: pending.contains($0.vni))
+            }.filter {
                 !inUse || ($0.owned && !$0.ports.isEmpty)
             }
             if json {
@@ -104,7 +108,8 @@ struct SegmentReport: Codable {
     }
 
     var vni: UInt32
-    /// "ready", "partial" (something missing or down), or "absent".
+    /// "ready", "partial" (something missing or down), "absent", or "teardown pending"
+    /// (decided, waiting for the reaper's next batch; a prepare takes it back).
     var state: String
     /// Both devices exist and libvirt-vxlan created them.
     var owned: Bool
@@ -112,9 +117,10 @@ struct SegmentReport: Codable {
     var vxlan: Device?
     var ports: [String]
 
-    init(_ status: SegmentStatus, context: ReportContext) {
+    init(_ status: SegmentStatus, context: ReportContext, teardownPending: Bool = false) {
         vni = status.vni.value
-        state = status.isComplete ? "ready" : (status.bridge == nil && status.vxlan == nil ? "absent" : "partial")
+        let absent = status.bridge == nil && status.vxlan == nil
+        state = absent ? "absent" : teardownPending ? "teardown pending" : status.isComplete ? "ready" : "partial"
         owned = status.bridge?.isOwned(for: status.vni) == true && status.vxlan?.isOwned(for: status.vni) == true
         bridge = status.bridge.map { Device($0, vni: status.vni) }
         vxlan = status.vxlan.map { Device($0, vni: status.vni, bridge: status.bridge, context: context) }

@@ -116,7 +116,7 @@ struct EVPNTests {
         // The guest on A stops: libvirt removes its tap, then runs the release hook.
         try hostA.namespace.ip("link", "del", "vnet0")
         #expect(try hostA.hook("qemu", "a1", "release", "end", input: guestA).status == 0)
-        hostA.settle(5001)
+        hostA.settle()
         #expect(try !hostA.exists("brvx-5001") && !hostA.exists("vxlan5001"))
         #expect(
             try eventually(within: 30) { try !fdb(hostB).contains("dst 192.0.2.1") },

@@ -149,7 +149,7 @@ struct HostileInputTests {
         #expect(try host.hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
         try host.addPort("op0", to: "brvx-5001")
         #expect(try host.hook("qemu", "g1", "release", "end", input: xml).status == 0)
-        host.settle(5001)
+        host.settle()
         #expect(try host.segmentIsComplete(5001), "torn down under a foreign port")
         #expect(host.users(5001).isEmpty)
     }

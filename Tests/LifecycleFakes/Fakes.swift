@@ -3,15 +3,20 @@ import Lifecycle
 import VXLANCore
 
 /// A host's links in memory: `ensure` makes an owned bridge and vxlan device (as
-/// `SegmentConverger` would), `remove` deletes a VNI's interface group, and a test adds
-/// guest taps or foreign devices directly.
+/// `SegmentConverger` would), the reaper stages links and deletes the reaping group, and
+/// a test adds guest taps or foreign devices directly.
 public final class FakeLinks: SegmentLinks {
     public private(set) var links: [String: Link] = [:]
     /// VNIs whose ensure fails, with the error to throw.
     public var failingEnsure: [VNI: ConvergeError] = [:]
     /// Every status read, by VNI: the lifecycle reads a VNI's links at most once per call.
     public private(set) var statusReads: [VNI] = []
-    public private(set) var removals: [SegmentConverger.Removal] = []
+    /// What the reaper staged, and how many group deletions (kernel requests) it made.
+    public private(set) var stagings: [SegmentConverger.Removal] = []
+    public private(set) var deletions = 0
+    /// When set, the reaper's deletion fails with it (leaving the links staged, as a
+    /// reaper killed before it would).
+    public var failingDeletion: ConvergeError?
     private var nextIndex: Int32 = 10
 
     public init() {}
@@ -58,15 +63,42 @@ public final class FakeLinks: SegmentLinks {
             vni: names.vni, bridge: bridge, vxlan: links[names.vxlan.rawValue], ports: ports ?? [])
     }
 
-    public func remove(
-        _ removal: SegmentConverger.Removal, keeping lock: any SegmentLock,
-        report: (Result<[SegmentConverger.Action], ConvergeError>) -> Void
-    ) {
-        removals.append(removal)
-        let group = Ownership.interfaceGroup(for: removal.vni)
-        links = links.filter { $0.value.group != group }
-        report(.success(removal.links.map { SegmentConverger.Action(description: "deleted \($0)") }))
+    public func stage(_ removal: SegmentConverger.Removal) throws(ConvergeError) {
+        stagings.append(removal)
+        for device in removal.devices { links[device.name]?.group = Ownership.reapingGroup }
     }
+
+    public func unstage(_ devices: [Link], of vni: VNI) throws(ConvergeError) {
+        for device in devices where links[device.name]?.isStaged == true {
+            links[device.name]?.group = Ownership.interfaceGroup(for: vni)
+        }
+    }
+
+    /// One request for the whole reaping group when only `devices` sit in it, else one
+    /// per device; strangers stay.
+    public func deleteStaged(_ devices: [Link]) throws(ConvergeError) -> [String] {
+        if let failure = failingDeletion { throw failure }
+        let expected = Set(devices.map(\.name))
+        let strangers = links.values.filter { $0.isStaged && !expected.contains($0.name) }.map(\.name).sorted()
+        deletions += strangers.isEmpty ? 1 : devices.count
+        links = links.filter { !expected.contains($0.key) }
+        return strangers
+    }
+}
+
+/// Pending teardowns in memory; `wake` only counts (a test runs the reaper when it wants
+/// to, as the real one runs later in another process).
+public final class FakeTeardowns: TeardownQueue {
+    public var pending: [VNI: SegmentNames] = [:]
+    public private(set) var wakes = 0
+
+    public init() {}
+
+    public func mark(_ names: SegmentNames) throws(StateError) { pending[names.vni] = names }
+    public func unmark(_ vni: VNI) throws(StateError) { pending[vni] = nil }
+    public func isMarked(_ vni: VNI) -> Bool { pending[vni] != nil }
+    public func marked() -> [SegmentNames] { pending.values.sorted { $0.vni < $1.vni } }
+    public func wake() { wakes += 1 }
 }
 
 /// User records in memory, stamped with the time they were written (as a file's mtime).
@@ -150,6 +182,7 @@ public final class FakeHost {
     public let links = FakeLinks()
     public let users = FakeUsers()
     public let locks = FakeLocks()
+    public let teardowns = FakeTeardowns()
     public let log = FakeLog()
     public var now = 1_000_000
     public let config: Config
@@ -168,6 +201,7 @@ public final class FakeHost {
 
     public var lifecycle: SegmentLifecycle {
         SegmentLifecycle(
-            links: links, users: users, locks: locks, journal: log, staleAfter: 300, now: { [unowned self] in now })
+            links: links, users: users, locks: locks, teardowns: teardowns, journal: log, staleAfter: 300,
+            now: { [unowned self] in now })
     }
 }

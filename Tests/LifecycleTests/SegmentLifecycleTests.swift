@@ -28,8 +28,16 @@ struct SegmentLifecycleTests {
         try host.lifecycle.join(user, uses, context: "test")
     }
 
+    /// The hook's leave, then the reaper it woke (which runs later, in another process).
     private func leave(_ user: SegmentUser?, mac: String? = nil, _ vni: UInt32) throws {
+        let wakes = host.teardowns.wakes
         try host.lifecycle.leave(user, mac: mac, from: names(vni), context: "test")
+        if host.teardowns.wakes > wakes { host.lifecycle.reap() }
+    }
+
+    /// No teardown staged, marked or deleted.
+    private var nothingTornDown: Bool {
+        host.links.stagings.isEmpty && host.links.deletions == 0 && host.teardowns.pending.isEmpty
     }
 
     private func recorded(_ vni: UInt32) throws -> [SegmentUser: UserRecord] { host.users.records[try VNI(vni)] ?? [:] }
@@ -55,6 +63,8 @@ struct SegmentLifecycleTests {
         #expect(throws: LifecycleError.refused("VNI 5002: \(ConvergeError.underlayDown("ul0"))")) {
             try join(guestA, [use(5001), use(5002)])
         }
+        #expect(host.teardowns.pending.keys.sorted() == [try VNI(5001)] && host.teardowns.wakes == 1)
+        host.lifecycle.reap()
         #expect(host.links.names.isEmpty)
         #expect(host.users.records.isEmpty)
         #expect(host.log.contains(.error, "test VNI 5002: underlay device ul0 is down"))
@@ -97,7 +107,7 @@ struct SegmentLifecycleTests {
     /// The agent's `delete` after the hook recorded a guest: the segment stays.
     @Test func testGarbageCollectionKeepsASegmentWhileTheHookRecordsAUser() throws {
         try join(guestA, [use(5001, name: "a")])
-        try host.lifecycle.collectGarbage(names(5001))
+        try host.lifecycle.collectGarbage([names(5001)])
         #expect(host.links.names == ["brvx-5001", "vxlan5001"])
         #expect(host.log.contains(.info, "gc VNI 5001: kept, used by a"))
     }
@@ -108,11 +118,9 @@ struct SegmentLifecycleTests {
         try join(guestA, [use(5001)])
         try leave(guestA, 5001)
         #expect(host.links.names.isEmpty)
-        #expect(
-            host.links.removals == [
-                SegmentConverger.Removal(vni: try VNI(5001), links: ["vxlan5001", "bridge brvx-5001"])
-            ])
-        #expect(host.log.contains(.notice, "test VNI 5001: deleted bridge brvx-5001"))
+        #expect(host.links.stagings.map(\.links) == [["vxlan5001", "bridge brvx-5001"]])
+        #expect(host.links.deletions == 1 && host.teardowns.pending.isEmpty)
+        #expect(host.log.contains(.notice, "teardown VNI 5001: deleted vxlan5001, deleted bridge brvx-5001"))
     }
 
     @Test func testSegmentStaysWhileAnotherUserHoldsIt() throws {
@@ -127,7 +135,7 @@ struct SegmentLifecycleTests {
         try join(guestA, [use(5001, macs: ["52:54:00:00:00:01", "52:54:00:00:00:02"])])
         try leave(guestA, mac: "52:54:00:00:00:01", 5001)
         #expect(try recorded(5001)[guestA]?.macs == ["52:54:00:00:00:02"])
-        #expect(host.links.removals.isEmpty)
+        #expect(nothingTornDown)
     }
 
     @Test func testLeavingTheLastNICDropsTheUserAndTheSegment() throws {
@@ -141,8 +149,9 @@ struct SegmentLifecycleTests {
         try join(guestA, [use(5001)])
         try join(guestB, [use(5001)])
         host.now += 1_000
-        try leave(guestB, 5001)
+        try host.lifecycle.leave(guestB, from: names(5001), context: "test")
         #expect(host.links.statusReads == [try VNI(5001)])
+        #expect(host.teardowns.pending.count == 1)
     }
 
     @Test func testLeavingNeverReadsTheLinksWhileOnlyNetworksRemain() throws {
@@ -156,7 +165,7 @@ struct SegmentLifecycleTests {
 
     @Test func testLeavingAVNIWithNothingOnItChangesNothing() throws {
         try leave(guestA, 5001)
-        #expect(host.links.removals.isEmpty && host.users.records.isEmpty)
+        #expect(nothingTornDown && host.users.records.isEmpty)
         #expect(host.log.lines.isEmpty)
     }
 
@@ -177,7 +186,7 @@ struct SegmentLifecycleTests {
         host.now += 299
         try leave(nil, 5001)
         #expect(try recorded(5001)[guestA] != nil)
-        #expect(host.links.removals.isEmpty)
+        #expect(nothingTornDown)
     }
 
     @Test func testGuestWhoseTapIsOnTheBridgeIsNeverForgotten() throws {
@@ -201,8 +210,9 @@ struct SegmentLifecycleTests {
         try join(guestB, [use(5002, macs: ["52:54:00:00:00:02"])])
         host.links.plugTap("vnet1", mac: "52:54:00:00:00:02", into: "brvx-5002")
         host.now += 1_000
-        try host.lifecycle.collectGarbage(names(5001))
-        try host.lifecycle.collectGarbage(names(5002))
+        try host.lifecycle.collectGarbage([names(5001), names(5002)])
+        #expect(host.teardowns.wakes == 1)
+        host.lifecycle.reap()
         #expect(host.links.names == ["brvx-5002", "vnet1", "vxlan5002"])
         #expect(try recorded(5002)[guestB] != nil && recorded(5001).isEmpty)
     }
@@ -213,7 +223,7 @@ struct SegmentLifecycleTests {
         try join(guestA, [use(5001)])
         host.links.plugTap("vnet7", mac: "52:54:00:00:00:07", into: "brvx-5001")
         try leave(guestA, 5001)
-        #expect(host.links.removals.isEmpty)
+        #expect(nothingTornDown)
         #expect(host.log.contains(.info, "test VNI 5001: kept, brvx-5001 still has ports vnet7"))
     }
 
@@ -221,7 +231,7 @@ struct SegmentLifecycleTests {
         host.links.add(Link(index: 0, name: "brvx-5001", kind: "bridge"))
         try join(guestA, [use(5001)])
         try leave(guestA, 5001)
-        #expect(host.links.removals.isEmpty)
+        #expect(nothingTornDown)
         #expect(host.log.contains(.info, "brvx-5001 was not created by libvirt-vxlan; left in place"))
     }
 
@@ -232,5 +242,114 @@ struct SegmentLifecycleTests {
         try leave(guestB, 5002)
         #expect(host.log.contains(.error, "test VNI 5002: teardown failed: brvx-5002 exists but is a veth device"))
         #expect(host.locks.held.isEmpty)
+    }
+
+    // MARK: batched teardown
+
+    @Test func testLastUserLeavingMarksTheTeardownAndChangesNoLink() throws {
+        try join(guestA, [use(5001)])
+        try host.lifecycle.leave(guestA, from: names(5001), context: "test")
+        #expect(host.teardowns.pending[try VNI(5001)] == (try names(5001)))
+        #expect(host.teardowns.wakes == 1)
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"] && host.links.stagings.isEmpty)
+        #expect(host.locks.held.isEmpty)
+    }
+
+    /// 20 segments: three requests (8 + 8 + 4 segments), not twenty.
+    @Test func testReaperDeletesThePendingSegmentsInRequestsOfEight() throws {
+        let vnis = (5001...5020).map(UInt32.init)
+        for vni in vnis {
+            try join(guestA, [use(vni)])
+            try host.lifecycle.leave(guestA, from: names(vni), context: "test")
+        }
+        #expect(host.teardowns.pending.count == 20 && host.links.names.count == 40)
+        #expect(host.lifecycle.reap().isEmpty)
+        #expect(host.links.names.isEmpty && host.teardowns.pending.isEmpty)
+        #expect(host.links.deletions == 3)
+        #expect(host.locks.held.isEmpty)
+        // Each VNI locked once to join, once to leave, once by the reaper, in ascending order.
+        #expect(Array(host.locks.taken.suffix(20)) == (try vnis.map { try VNI($0) }))
+    }
+
+    @Test func testJoinOfAPendingVNITakesTheTeardownBack() throws {
+        try join(guestA, [use(5001)])
+        try host.lifecycle.leave(guestA, from: names(5001), context: "test")
+        try join(guestB, [use(5001, name: "b")])
+        #expect(host.teardowns.pending.isEmpty)
+        #expect(host.log.contains(.info, "test VNI 5001: pending teardown taken back"))
+        host.lifecycle.reap()
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"] && host.links.deletions == 0)
+        #expect(try recorded(5001)[guestB] != nil)
+    }
+
+    @Test func testReaperKeepsASegmentThatGotAForeignPortWhilePending() throws {
+        try join(guestA, [use(5001)])
+        try host.lifecycle.leave(guestA, from: names(5001), context: "test")
+        host.links.plugTap("vnet7", mac: "52:54:00:00:00:07", into: "brvx-5001")
+        host.lifecycle.reap()
+        #expect(host.links.names == ["brvx-5001", "vnet7", "vxlan5001"] && host.links.deletions == 0)
+        #expect(host.teardowns.pending.isEmpty)
+        #expect(host.log.contains(.info, "teardown VNI 5001: kept, brvx-5001 still has ports vnet7"))
+    }
+
+    /// A reaper killed between staging and deleting (here: its deletion fails) leaves the
+    /// devices staged and marked; a join takes them back into the VNI's group intact.
+    @Test func testJoinAfterAReaperStoppedBetweenStagingAndDeletingKeepsTheSegment() throws {
+        try join(guestA, [use(5001)])
+        try host.lifecycle.leave(guestA, from: names(5001), context: "test")
+        host.links.failingDeletion = .underlayDown("ul0")
+        #expect(host.lifecycle.reap() == [try VNI(5001)])
+        #expect(host.links.links["brvx-5001"]?.isStaged == true && host.teardowns.pending.count == 1)
+        host.links.failingDeletion = nil
+        let created = host.log.lines.filter { $0.message.contains("created") }.count
+        try join(guestB, [use(5001)])
+        let group = Ownership.interfaceGroup(for: try VNI(5001))
+        #expect(host.links.links.values.allSatisfy { $0.group == group })
+        #expect(host.log.lines.filter { $0.message.contains("created") }.count == created, "rebuilt, not taken back")
+        #expect(host.teardowns.pending.isEmpty)
+    }
+
+    /// ...and a later reaper deletes what is still staged and marked.
+    @Test func testNextReaperFinishesWhatAStoppedOneStaged() throws {
+        try join(guestA, [use(5001)])
+        try host.lifecycle.leave(guestA, from: names(5001), context: "test")
+        host.links.failingDeletion = .underlayDown("ul0")
+        host.lifecycle.reap()
+        host.links.failingDeletion = nil
+        #expect(host.lifecycle.reap().isEmpty)
+        #expect(host.links.names.isEmpty && host.teardowns.pending.isEmpty)
+    }
+
+    /// A killed reaper's staging of a VNI that falls in a later batch is not taken for a
+    /// stranger by the first batch: every batch is one request.
+    @Test func testStagingLeftByAKilledReaperDoesNotSplitTheBatches() throws {
+        for vni in UInt32(5001)...5010 {
+            try join(guestA, [use(vni)])
+            try host.lifecycle.leave(guestA, from: names(vni), context: "test")
+        }
+        host.links.failingDeletion = .underlayDown("ul0")
+        host.lifecycle.reap()
+        host.links.failingDeletion = nil
+        #expect(host.links.links.values.filter(\.isStaged).count == 20)
+        #expect(host.lifecycle.reap().isEmpty)
+        #expect(host.links.names.isEmpty && host.links.deletions == 2)
+        #expect(!host.log.contains(.warning, "reaping group"))
+    }
+
+    /// Killed after deleting, before removing the marks: the next reaper drops them.
+    @Test func testMarkOfASegmentAlreadyGoneIsDropped() throws {
+        try host.teardowns.mark(names(5001))
+        host.lifecycle.reap()
+        #expect(host.teardowns.pending.isEmpty && host.links.deletions == 0)
+    }
+
+    @Test func testStrangerInTheReapingGroupIsNeverDeleted() throws {
+        host.links.add(Link(index: 0, name: "br-operator", kind: "bridge", group: Ownership.reapingGroup))
+        try join(guestA, [use(5001)])
+        try join(guestA, [use(5002)])
+        try leave(guestA, 5001)
+        try leave(guestA, 5002)
+        #expect(host.links.names == ["br-operator"])
+        #expect(host.log.contains(.warning, "br-operator sit in libvirt-vxlan's reaping group"))
     }
 }

@@ -1,0 +1,169 @@
+import Glibc
+import HostNetwork
+import Lifecycle
+import VXLANCore
+
+/// The lifecycle's `TeardownQueue` under `/run/libvirt-vxlan`: one mark per VNI whose
+/// teardown is decided and not yet done, holding the names to delete, and the lock that
+/// keeps the reaper alone.
+///
+///     /run/libvirt-vxlan/pending/5001     "brvx-5001 vxlan5001"
+///     /run/libvirt-vxlan/locks/reaper
+///
+/// Whoever holds the reaper lock reaps every mark it finds, and after letting go looks
+/// again: a mark written while it held the lock (whose writer then failed to take it)
+/// is never stranded. Tests and scripts that want the links gone wait for `pending/` to
+/// be empty.
+public struct PendingTeardowns: TeardownQueue {
+    public let state: StateDirectory
+    public let style: Style
+    /// `SegmentLifecycle.reap` over a netlink socket of its own, made where it runs: a
+    /// socket belongs to one process, and a detached child closes every inherited one.
+    /// Returns the VNIs it left pending.
+    let reaper: () -> [VNI]
+
+    /// Where the reaper runs.
+    public enum Style: Sendable {
+        /// In a detached child (`DetachedChild`) holding the reaper lock, after a short
+        /// wait that lets the teardowns of a burst of hook calls (a host being emptied)
+        /// join one batch: the hook, whose caller must not wait for the kernel.
+        case detached
+        /// In this process, once the reaper lock is free: vxlanctl, whose caller wants
+        /// to see the result.
+        case inline
+    }
+
+    /// The batch closes once no mark has arrived for `quietMilliseconds`, or after
+    /// `limitMilliseconds` in any case (`Benchmarks/run`'s evacuation and churn
+    /// sections measure the choice). Longer than a prepare (~10-20 ms): a guest started
+    /// right behind a release runs before the deletion holds RTNL, not during it.
+    static let quietMilliseconds = 50
+    static let limitMilliseconds = 500
+
+    public init(state: StateDirectory, style: Style, reaper: @escaping () -> [VNI]) {
+        self.state = state
+        self.style = style
+        self.reaper = reaper
+    }
+
+    var folder: String { state.pendingPath }
+    func markPath(_ vni: VNI) -> String { "\(folder)/\(vni)" }
+
+    /// Atomic (write, then rename), so a mark always names both devices.
+    public func mark(_ names: SegmentNames) throws(StateError) {
+        try state.makeFolders("pending")
+        try state.write("\(names.bridge) \(names.vxlan)\n", atomicallyTo: markPath(names.vni))
+    }
+
+    public func unmark(_ vni: VNI) throws(StateError) {
+        _ = try state.remove(markPath(vni))
+    }
+
+    /// One `access` call: what a prepare pays to know nothing is pending.
+    public func isMarked(_ vni: VNI) -> Bool { access(markPath(vni), F_OK) == 0 }
+
+    public func marked() -> [SegmentNames] {
+        markedVNIs().compactMap { vni in
+            guard let bytes = try? readFile(at: markPath(vni), limit: 64) else { return nil }
+            let words = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+            guard words.count == 2, let bridge = try? InterfaceName(String(words[0])),
+                let vxlan = try? InterfaceName(String(words[1]))
+            else { return nil }
+            return SegmentNames(vni: vni, bridge: bridge, vxlan: vxlan)
+        }
+    }
+
+    func markedVNIs() -> [VNI] { state.pendingTeardowns() }
+
+    public func wake() {
+        let path = state.lockPath(name: "reaper")
+        guard (try? state.makeFolders("locks")) != nil else { return }
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        switch style {
+        case .inline:
+            while flock(descriptor, LOCK_EX) != 0 { guard errno == EINTR else { return } }
+            reapWhileMarked(holding: descriptor)
+        case .detached:
+            // Held by a running reaper: it looks again after letting go, and finds our mark.
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return }
+            let started = DetachedChild.run(keeping: descriptor) {
+                reapWhileMarked(holding: DetachedChild.keptDescriptor, batching: true)
+            }
+            // No child (fork failed): then libvirt waits for the deletion.
+            if !started { reapWhileMarked(holding: descriptor) }
+        }
+    }
+
+    /// Holding the reaper lock: reaps, lets go, and takes it again to reap once more if
+    /// a mark that this round did not leave behind is there (written after its last
+    /// look) and nobody else took the lock meanwhile.
+    /// Rounds are bounded: a mark that keeps failing (its lock cannot be taken) must
+    /// not keep a reaper alive; the next wake tries again.
+    private func reapWhileMarked(holding descriptor: Int32, batching: Bool = false) {
+        for _ in 0..<64 {
+            if batching { waitForBurstToEnd() }
+            let left = Set(reaper())
+            _ = flock(descriptor, LOCK_UN)
+            guard markedVNIs().contains(where: { !left.contains($0) }),
+                flock(descriptor, LOCK_EX | LOCK_NB) == 0
+            else { return }
+        }
+        _ = flock(descriptor, LOCK_UN)
+    }
+
+    /// Until no mark has been written or removed for `quietMilliseconds` (the folder's
+    /// modification time), at most `limitMilliseconds`.
+    private func waitForBurstToEnd() {
+        let started = monotonicMilliseconds()
+        var lastChange = started
+        var seen = modificationTime(of: folder)
+        while true {
+            usleep(2_000)
+            let now = monotonicMilliseconds()
+            let current = modificationTime(of: folder)
+            if current != seen {
+                seen = current
+                lastChange = now
+            }
+            if now - lastChange >= Self.quietMilliseconds || now - started >= Self.limitMilliseconds { return }
+        }
+    }
+}
+
+private func monotonicMilliseconds() -> Int {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
+}
+
+private func modificationTime(of path: String) -> Int {
+    var status = stat()
+    guard stat(path, &status) == 0 else { return 0 }
+    return status.st_mtim.tv_sec * 1_000_000_000 + status.st_mtim.tv_nsec
+}
+
+extension SegmentLifecycle {
+    /// The lifecycle on this host: `network`, and the user records, locks and pending
+    /// teardowns under `state`. Its reaper runs in the given style, over a netlink socket
+    /// of its own.
+    public static func onHost(
+        network: NetlinkSession, state: StateDirectory, journal: any LifecycleLog, reaper style: PendingTeardowns.Style,
+        staleAfter: Int = 300
+    ) -> SegmentLifecycle {
+        let teardowns = PendingTeardowns(state: state, style: style) {
+            do {
+                let own = try HostLinks.openNetlink()
+                return onHost(network: own, state: state, journal: journal, reaper: style, staleAfter: staleAfter)
+                    .reap()
+            } catch {
+                journal.log(.error, "teardown: \(error)")
+                return state.pendingTeardowns()
+            }
+        }
+        return SegmentLifecycle(
+            links: HostLinks(network: network), users: UserRegistry(state: state), locks: state, teardowns: teardowns,
+            journal: journal, staleAfter: staleAfter, now: { Int(time(nil)) })
+    }
+}
