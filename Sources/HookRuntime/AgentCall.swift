@@ -57,7 +57,9 @@ public enum AgentCall {
             }
             // Removed, or kept and why: what the lifecycle and its reaper said, one line each,
             // from "VNI N:" on (the journal's lines name the caller: "teardown VNI N: ...").
-            let said = log.lines.map { line in line.firstRange(of: "VNI ").map { String(line[$0.lowerBound...]) } ?? line }
+            let said = log.lines.map { line in
+                line.firstRange(of: "VNI ").map { String(line[$0.lowerBound...]) } ?? line
+            }
             return Outcome(lines: said.isEmpty ? ["VNI \(request.vni): nothing to remove"] : said, status: 0)
         }
     }
