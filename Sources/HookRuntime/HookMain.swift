@@ -39,9 +39,13 @@ public enum HookMain {
                 throw error
             }
             let state = StateDirectory.fromEnvironment()
-            let lifecycle = SegmentLifecycle(
+            // Each plan a join converges to is recorded for vxlanctl watch.
+            let links = PlanRecordingLinks(
                 links: HostLinks(network: try HostLinks.openNetlink(), teardownStyle: .detached),
-                users: UserRegistry(state: state), locks: state, journal: journal, now: { Int(time(nil)) })
+                plans: PlanRegistry(state: state), journal: journal)
+            let lifecycle = SegmentLifecycle(
+                links: links, users: UserRegistry(state: state), locks: state, journal: journal,
+                now: { Int(time(nil)) })
             try HookRunner(config: config, lifecycle: lifecycle, journal: journal).run(call, input: input)
             return 0
         } catch {

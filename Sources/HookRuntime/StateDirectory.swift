@@ -40,6 +40,23 @@ public struct StateDirectory: SegmentLocks, Sendable {
         }
     }
 
+    /// Writes `text` to a temporary file beside `final`, then renames it: a reader sees
+    /// the old file or the new one, never half of one.
+    func writeAtomically(_ text: String, to final: String) throws(StateError) {
+        let temporary = final + ".new"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { throw .system("open", temporary) }
+        let written = text.utf8CString.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count - 1) }
+        close(descriptor)
+        guard written == text.utf8.count, rename(temporary, final) == 0 else {
+            unlink(temporary)
+            throw .system("write", final)
+        }
+        #if DEBUG
+            FaultInjection.changeSucceeded()
+        #endif
+    }
+
     public func lock(_ vni: VNI) throws(StateError) -> any SegmentLock {
         try VNILock(vni, in: self)
     }

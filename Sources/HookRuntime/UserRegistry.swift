@@ -14,22 +14,10 @@ public struct UserRegistry: UserStore, Sendable {
     /// Records `user` on `vni` (replacing an older record). Atomic: write then rename.
     public func add(_ user: SegmentUser, _ record: UserRecord, on vni: VNI) throws(StateError) {
         try state.makeFolders("vni", vni.description)
-        let final = "\(state.usersPath(vni))/\(user.fileName)"
-        let temporary = final + ".new"
         // Appended by hand: joined(separator:) runs unspecialized here.
         var text = record.name.escapedForMessage + "\n"
         for mac in record.macs { text += mac + "\n" }
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard descriptor >= 0 else { throw .system("open", temporary) }
-        let written = text.utf8CString.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count - 1) }
-        close(descriptor)
-        guard written == text.utf8.count, rename(temporary, final) == 0 else {
-            unlink(temporary)
-            throw .system("write", final)
-        }
-        #if DEBUG
-            FaultInjection.changeSucceeded()
-        #endif
+        try state.writeAtomically(text, to: "\(state.usersPath(vni))/\(user.fileName)")
     }
 
     /// Forgets `user` on `vni`; returns whether it was recorded.
