@@ -8,6 +8,7 @@ import VXLANCore
 ///     /run/libvirt-vxlan/locks/5001
 ///     /run/libvirt-vxlan/vni/5001/domain-8208a171-bec1-4d3a-b61c-c683a39a1070
 ///     /run/libvirt-vxlan/vni/5001/network-4a70a2fb-8ccb-4ca4-8b9b-b0dc1656def9
+///     /run/libvirt-vxlan/plans/5001
 ///
 /// A user file holds the guest's name and the MACs of its NICs on that VNI, so that a
 /// guest that vanished without `release` can be recognised by its missing taps.
@@ -28,6 +29,7 @@ public struct StateDirectory: SegmentLocks, Sendable {
 
     func lockPath(_ vni: VNI) -> String { "\(path)/locks/\(vni)" }
     func usersPath(_ vni: VNI) -> String { "\(path)/vni/\(vni)" }
+    func planPath(_ vni: VNI) -> String { "\(path)/plans/\(vni)" }
 
     /// Creates `path/components...` folder by folder, mode 0700 (root's business only).
     func makeFolders(_ components: String...) throws(StateError) {
@@ -52,9 +54,6 @@ public struct StateDirectory: SegmentLocks, Sendable {
             unlink(temporary)
             throw .system("write", final)
         }
-        #if DEBUG
-            FaultInjection.changeSucceeded()
-        #endif
     }
 
     public func lock(_ vni: VNI) throws(StateError) -> any SegmentLock {

@@ -18,6 +18,9 @@ public struct UserRegistry: UserStore, Sendable {
         var text = record.name.escapedForMessage + "\n"
         for mac in record.macs { text += mac + "\n" }
         try state.writeAtomically(text, to: "\(state.usersPath(vni))/\(user.fileName)")
+        #if DEBUG
+            FaultInjection.changeSucceeded()
+        #endif
     }
 
     /// Forgets `user` on `vni`; returns whether it was recorded.
