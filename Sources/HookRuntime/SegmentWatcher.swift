@@ -225,6 +225,7 @@ extension StateDirectory {
         guard flock(descriptor, LOCK_SH | LOCK_NB) != 0, errno == EWOULDBLOCK else { return nil }
         var bytes = [UInt8](repeating: 0, count: 16)
         let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        return count > 0 ? Int32(String(decoding: bytes[..<count], as: UTF8.self).split(separator: "\n").first ?? "") : nil
+        return count > 0
+            ? Int32(String(decoding: bytes[..<count], as: UTF8.self).split(separator: "\n").first ?? "") : nil
     }
 }

@@ -57,7 +57,9 @@ public final class LinkEvents {
         var batch = Batch()
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         while true {
-            let received = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            let received = buffer.withUnsafeMutableBytes {
+                recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT))
+            }
             if received > 0 {
                 batch.count += Self.messageCount(buffer[..<received])
                 continue
@@ -86,6 +88,7 @@ public final class LinkEvents {
     }
 
     private static func failure(_ operation: String, errno code: Int32 = Glibc.errno) -> NetlinkError {
-        NetlinkError(operation: operation, code: NLE_FAILURE, errno: code, kernelMessage: String(cString: strerror(code)))
+        NetlinkError(
+            operation: operation, code: NLE_FAILURE, errno: code, kernelMessage: String(cString: strerror(code)))
     }
 }

@@ -85,7 +85,8 @@ extension SegmentConverger {
     /// `ensure` then makes a new one. Anything else that differs (a changed vxlan.conf)
     /// is left for the operator, as the hook leaves it. Returns what it did, or nil.
     public func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> Action? {
-        guard let vxlan = try netlink({ () throws(NetlinkError) in try network.link(named: plan.names.vxlan.rawValue) }),
+        guard
+            let vxlan = try netlink({ () throws(NetlinkError) in try network.link(named: plan.names.vxlan.rawValue) }),
             vxlan.isOwned(for: plan.vni), let actual = vxlan.vxlan
         else { return nil }
         let wanted = try deviceSpec(plan, underlay: try resolveUnderlay(plan.underlay))

@@ -32,6 +32,11 @@ public final class FakeLinks: SegmentLinks {
         links[link.name] = link
     }
 
+    /// A link deleted by hand (`ip link del NAME`).
+    public func delete(_ name: String) {
+        links[name] = nil
+    }
+
     public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
         if let error = failingEnsure[plan.vni] { throw error }
         var actions: [SegmentConverger.Action] = []

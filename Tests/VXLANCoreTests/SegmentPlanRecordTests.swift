@@ -16,7 +16,8 @@ struct SegmentPlanRecordTests {
         var config = Config()
         config.underlay = try InterfaceName("cloudbr1")
         let overrides = SegmentOverrides(
-            vni: try VNI(7000), mode: .unicast, remotes: [try #require(IPAddress("2001:db8::2")), try #require(IPAddress("2001:db8::3"))],
+            vni: try VNI(7000), mode: .unicast,
+            remotes: [try #require(IPAddress("2001:db8::2")), try #require(IPAddress("2001:db8::3"))],
             dstport: 4789, ttl: 64, local: IPAddress("2001:db8::1"), mtu: 1380)
         let network = NetworkDescription(name: "tenant", bridge: "br-tenant", overrides: overrides)
         let plan = try #require(try config.plan(for: network))
