@@ -58,7 +58,7 @@ struct Watch: ParsableCommand {
             let claim: Int32
             do { claim = try state.claimWatcher() } catch { throw Failure.host(String(describing: error)) }
             defer { close(claim) }
-            let journal = Journal(echo: getenv("JOURNAL_STREAM") == nil)
+            let journal = Journal(echo: !standardErrorIsJournal())
             let explicit = options.config
             let watcher: SegmentWatcher
             do {
@@ -74,4 +74,13 @@ struct Watch: ParsableCommand {
             watcher.run(stop: stop)
         }
     }
+}
+
+/// Whether stderr is systemd's connection to the journal (`JOURNAL_STREAM` names its
+/// device and inode): then each line would be logged twice.
+func standardErrorIsJournal() -> Bool {
+    guard let variable = getenv("JOURNAL_STREAM") else { return false }
+    var status = stat()
+    guard fstat(STDERR_FILENO, &status) == 0 else { return false }
+    return String(cString: variable) == "\(status.st_dev):\(status.st_ino)"
 }
