@@ -198,7 +198,10 @@ final class Benchmark {
     /// Brings up `levels.last` VNIs, one hook prepare each; at every level, measures
     /// `prepare begin` on an existing VNI and `vxlanctl status`.
     /// `settleLimit`: the longest wait for idle CPUs after each level's new VNIs.
-    func scale(levels: [Int], probes: Int, settleLimit: Double) throws -> ScaleReport {
+    /// `afterLevel` runs at each fill once the probes are done (the watcher's section).
+    func scale(levels: [Int], probes: Int, settleLimit: Double, afterLevel: (Int) throws -> Void) throws
+        -> ScaleReport
+    {
         var points: [ScalePoint] = []
         var bringUp = 0.0
         var count = 0
@@ -230,6 +233,7 @@ final class Benchmark {
                     prepareExisting: Distribution(prepares), prepareExistingUnicast: Distribution(unicastPrepares),
                     settleSeconds: settled,
                     statusMicroseconds: Distribution(statuses)))
+            try afterLevel(level)
         }
         return ScaleReport(points: points, bringUpSeconds: bringUp / 1e6, bringUpCalls: count)
     }

@@ -38,12 +38,19 @@ struct HookBenchmarkCommand: ParsableCommand {
         let storm = try (phasesOnly ? [] : quick ? [(8, 2)] : [(8, 2), (32, 8), (128, 32)]).map {
             try benchmark.storm(processes: $0.0, vnis: $0.1)
         }
-        let scale = try benchmark.scale(
-            levels: phasesOnly ? [] : quick ? [1, 10, 50] : [1, 100, 1000, 4096], probes: quick ? 5 : 50,
-            settleLimit: quick ? 5 : 60)
+        let levels = phasesOnly ? [] : quick ? [1, 10, 50] : [1, 100, 1000, 4096]
+        var watcher: [WatcherPoint] = []
+        let scale = try benchmark.scale(levels: levels, probes: quick ? 5 : 50, settleLimit: quick ? 5 : 60) { level in
+            // One VNI's repairs and the idle cost at the first and the last fill.
+            let ends = level == levels.first || level == levels.last
+            watcher.append(
+                try benchmark.watcher(
+                    vnis: level, probeVNI: 200_001, probes: ends ? (quick ? 3 : 20) : 0,
+                    idleSeconds: quick ? 5 : 60, settleLimit: quick ? 5 : 60))
+        }
         let report = Report(
             quick: quick, kernel: kernelRelease(), cores: ProcessInfo.processInfo.activeProcessorCount,
-            phases: phases, ratios: ratios(phases, scale), scale: scale, storm: storm,
+            phases: phases, ratios: ratios(phases, scale), scale: scale, storm: storm, watcher: watcher,
             hookPeakKiB: benchmark.hookPeakKiB, linksLeftAfterTeardown: benchmark.linksLeftAfterTeardown)
         report.printTable()
         if let json {

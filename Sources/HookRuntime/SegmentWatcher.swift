@@ -55,8 +55,8 @@ public final class SegmentWatcher {
     /// Runs until a byte arrives on `stop` (`StopSignals`). The first check is a sweep:
     /// after a crash or `kill -9`, the restarted watcher converges whatever changed.
     public func run(stop: Int32) {
-        journal.log(.info, "watch: started, sweep every \(interval) s")
-        check(sweep: true)
+        let inUse = check(sweep: true).inUse
+        journal.log(.info, "watch: started, \(inUse) segment\(inUse == 1 ? "" : "s") in use, sweep every \(interval) s")
         var nextSweep = Self.now() + interval * 1000
         while true {
             switch wait(stop: stop, milliseconds: max(0, nextSweep - Self.now())) {
@@ -95,14 +95,15 @@ public final class SegmentWatcher {
     }
 
     /// One check: every VNI with users whose links do not match its plan is repaired.
-    /// Returns the VNIs it repaired (for the benchmark and the tests' logs).
+    /// Returns how many VNIs have users, and which it repaired.
     @discardableResult
-    public func check(sweep: Bool) -> [VNI] {
+    public func check(sweep: Bool) -> (inUse: Int, repaired: [VNI]) {
         var table: LinkTable
         do { table = try LinkTable(dumping: network) } catch {
             journal.log(.error, "watch: \(error)")
-            return []
+            return (0, [])
         }
+        var inUse = 0
         var repaired: [VNI] = []
         for vni in users.recordedVNIs() {
             // A hint read without the lock; the repair reads them again under it.
@@ -112,6 +113,7 @@ public final class SegmentWatcher {
                 failures[vni] = nil
                 continue
             }
+            inUse += 1
             if let drift = SegmentConverger.drift(of: plan, in: &table) {
                 report(vni, drift: drift, repair.repair(vni))
                 repaired.append(vni)
@@ -120,7 +122,7 @@ public final class SegmentWatcher {
                 do { try lifecycle.collectGarbage(plan.names) } catch { journal.log(.error, "watch gc: \(error)") }
             }
         }
-        return repaired
+        return (inUse, repaired)
     }
 
     /// A guest recorded long enough ago that it may be gone; `collectGarbage` decides.
