@@ -55,6 +55,9 @@ extension Benchmark {
                         command("/usr/sbin/ip", "link", "set", names.vxlan.rawValue, "nomaster")
                     }
                 })
+            // The new devices' IPv6 and IGMP chatter settles first: each message is a
+            // notification the watcher answers with a check.
+            waitForIdleCPUs(limit: settleLimit)
             point.idle = process.idle(seconds: idleSeconds)
         }
         let attached = try completeVXLANDevices()

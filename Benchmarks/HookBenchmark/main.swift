@@ -20,6 +20,8 @@ struct HookBenchmarkCommand: ParsableCommand {
     @Option(help: "Where to write the report as JSON.") var json: String?
     @Flag(help: "A few runs of everything: proves the harness works, numbers not quotable.") var quick = false
     @Flag(help: "Only the per-phase section: no scale, no storms.") var phasesOnly = false
+    @Flag(help: "Only the scale section, at 1 and 1000 VNIs, with vxlanctl watch: no per-phase rows, no storms.")
+    var watcherOnly = false
     @Option(help: "Rounds of the per-phase section (default 100, 5 with --quick).") var runs: Int?
     @Option(help: "Another hook binary (say, the previous build) timed in the same rounds: before/after.")
     var before: String?
@@ -34,11 +36,12 @@ struct HookBenchmarkCommand: ParsableCommand {
         let workers = FileManager.default.fileExists(atPath: worker) ? [worker] : []
         for binary in [hook] + workers + (before.map { [$0] } ?? []) { try evictFromPageCache(binary) }
         let benchmark = try Benchmark(hook: hook, before: before, vxlanctl: vxlanctl, shell: shell, work: work)
-        let phases = try benchmark.phases(runs: runs ?? (quick ? 5 : 100))
-        let storm = try (phasesOnly ? [] : quick ? [(8, 2)] : [(8, 2), (32, 8), (128, 32)]).map {
+        let phases = watcherOnly ? [] : try benchmark.phases(runs: runs ?? (quick ? 5 : 100))
+        let storm = try (phasesOnly || watcherOnly ? [] : quick ? [(8, 2)] : [(8, 2), (32, 8), (128, 32)]).map {
             try benchmark.storm(processes: $0.0, vnis: $0.1)
         }
-        let levels = phasesOnly ? [] : quick ? [1, 10, 50] : [1, 100, 1000, 4096]
+        let levels =
+            phasesOnly ? [] : quick ? [1, 10, 50] : watcherOnly ? [1, 1000] : [1, 100, 1000, 4096]
         var watcher: [WatcherPoint] = []
         let scale = try benchmark.scale(levels: levels, probes: quick ? 5 : 50, settleLimit: quick ? 5 : 60) { level in
             // One VNI's repairs and the idle cost at the first and the last fill.
@@ -50,7 +53,8 @@ struct HookBenchmarkCommand: ParsableCommand {
         }
         let report = Report(
             quick: quick, kernel: kernelRelease(), cores: ProcessInfo.processInfo.activeProcessorCount,
-            phases: phases, ratios: ratios(phases, scale), scale: scale, storm: storm, watcher: watcher,
+            phases: phases, ratios: watcherOnly ? [] : ratios(phases, scale), scale: scale, storm: storm,
+            watcher: watcher,
             hookPeakKiB: benchmark.hookPeakKiB, linksLeftAfterTeardown: benchmark.linksLeftAfterTeardown)
         report.printTable()
         if let json {

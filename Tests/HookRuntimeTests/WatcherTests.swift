@@ -191,7 +191,6 @@ struct WatcherTests {
         let watcher = try Watcher(on: host)
         let guests = 24
         let keeps = Set([0, 8, 16])  // on VNI 5000
-        let failures = Failures()
         let flaps = DispatchGroup()
         DispatchQueue.global().async(group: flaps) {
             for round in 0..<30 {
@@ -206,22 +205,10 @@ struct WatcherTests {
                 usleep(20_000)
             }
         }
-        DispatchQueue.concurrentPerform(iterations: guests) { index in
-            let xml = domainXML("g\(index)", uuid: uuid(index), bridges: ["brvx-\(5000 + index % 4)"])
-            do {
-                let prepare = try host.hook("qemu", "g\(index)", "prepare", "begin", input: xml)
-                if prepare.status != 0 { failures.add("prepare g\(index): \(prepare.errors)") }
-                usleep(UInt32.random(in: 0...20_000))
-                guard !keeps.contains(index) else { return }
-                let release = try host.hook("qemu", "g\(index)", "release", "end", input: xml)
-                if release.status != 0 { failures.add("release g\(index): \(release.errors)") }
-            } catch {
-                failures.add("\(error)")
-            }
-        }
+        let failures = host.prepareAndRelease(guests: guests, keeping: keeps)
         flaps.wait()
         try host.namespace.ip("link", "set", "ul0", "mtu", "1480")
-        #expect(failures.all.isEmpty, "\(failures.all)")
+        #expect(failures.isEmpty, "\(failures)")
         #expect(host.users(5000) == keeps.sorted().map { "domain-\(uuid($0))" }.sorted())
         for vni in 5001...5003 { host.settle(vni) }
         // Converged after the last change, at the last MTU (1480 - 50).

@@ -9,13 +9,8 @@ import VXLANCore
 struct SegmentRepairTests {
     let host = FakeHost()
     let plans = FakePlans()
-    let repairable: FakeRepairableLinks
     let guest = SegmentUser(.domain, uuid: "00000000-0000-4000-8000-000000000001")
     let network = SegmentUser(.network, uuid: "4a70a2fb-8ccb-4ca4-8b9b-b0dc1656def9")
-
-    init() {
-        repairable = FakeRepairableLinks(host.links)
-    }
 
     /// The hook's lifecycle, recording plans as the hook does.
     private var recordingLifecycle: SegmentLifecycle {
@@ -26,7 +21,7 @@ struct SegmentRepairTests {
 
     private func repair(configured: SegmentPlan? = nil) -> SegmentRepair {
         SegmentRepair(
-            links: repairable, users: host.users, locks: host.locks, plans: plans, configured: { _ in configured })
+            links: host.links, users: host.users, locks: host.locks, plans: plans, configured: { _ in configured })
     }
 
     private func join(_ user: SegmentUser?, _ plan: SegmentPlan) throws {
@@ -67,7 +62,6 @@ struct SegmentRepairTests {
         #expect(host.links.names.isEmpty)
         #expect(repair().repair(try VNI(5001)) == .unused)
         #expect(host.links.names.isEmpty)
-        #expect(repairable.ensured.isEmpty)
     }
 
     @Test func testUsersAreReadUnderTheLock() throws {
@@ -92,7 +86,7 @@ struct SegmentRepairTests {
 
     @Test func testAStaleOwnedVXLANDeviceIsReplaced() throws {
         try join(guest, try plan(5001))
-        repairable.stale = [try VNI(5001)]
+        host.links.staleVXLANs = [try VNI(5001)]
         let outcome = repair().repair(try VNI(5001))
         #expect(
             outcome
@@ -104,12 +98,13 @@ struct SegmentRepairTests {
 
     @Test func testADeviceThatDiffersOtherwiseIsLeftAsItIs() throws {
         try join(guest, try plan(5001))
-        repairable.foreign = [try VNI(5001)]
+        host.links.failingEnsure[try VNI(5001)] = .ownedDeviceDiffers(
+            name: "vxlan5001", vni: try VNI(5001), differences: ["dstport 4789 instead of 8472"])
         guard case .failed(let reason) = repair().repair(try VNI(5001)) else {
             Issue.record("expected a failure")
             return
         }
-        #expect(reason.contains("local 192.0.2.9 instead of 192.0.2.1"))
+        #expect(reason.contains("dstport 4789 instead of 8472"))
         #expect(host.links.names == ["brvx-5001", "vxlan5001"])
     }
 
