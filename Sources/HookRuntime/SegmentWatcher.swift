@@ -25,9 +25,12 @@ public final class SegmentWatcher {
     let interval: Int
     let settle: Int
     let staleAfter: Int
-    /// The last failure logged per VNI: a segment that cannot be repaired (its underlay
-    /// is gone) is reported once, not at every notification.
+    /// The last failure logged per VNI: a segment that cannot be repaired is reported
+    /// once, not at every notification.
     private var failures: [VNI: String] = [:]
+    /// What the segments wait for (an underlay missing, down or without its address), as
+    /// last logged: one line per underlay, not one per VNI.
+    private var waiting: [String: Int] = [:]
 
     /// - Parameters:
     ///   - interval: seconds between sweeps.
@@ -105,6 +108,7 @@ public final class SegmentWatcher {
         }
         var inUse = 0
         var repaired: [VNI] = []
+        var waits: [String: Int] = [:]
         for vni in users.recordedVNIs() {
             // A hint read without the lock; the repair reads them again under it.
             guard let recorded = try? users.users(of: vni), !recorded.isEmpty,
@@ -114,21 +118,38 @@ public final class SegmentWatcher {
                 continue
             }
             inUse += 1
-            if let drift = SegmentConverger.drift(of: plan, in: &table) {
-                report(vni, drift: drift, repair.repair(vni))
+            switch SegmentConverger.drift(of: plan, in: &table) {
+            case nil:
+                failures[vni] = nil
+            case .underlay(let reason)?:
+                waits[reason, default: 0] += 1
+            case .segment(let reason)?:
+                report(vni, drift: reason, repair.repair(vni))
                 repaired.append(vni)
             }
-            if sweep, mayHaveVanished(recorded) {
+            if sweep, mayHaveVanished(recorded, ports: table.ports(ofBridge: plan.names.bridge)) {
                 do { try lifecycle.collectGarbage(plan.names) } catch { journal.log(.error, "watch gc: \(error)") }
             }
         }
+        for (reason, count) in waits where waiting[reason] == nil {
+            journal.log(.warning, "watch: \(reason): \(count) segment\(count == 1 ? "" : "s") in use wait for it")
+        }
+        waiting = waits
         return (inUse, repaired)
     }
 
-    /// A guest recorded long enough ago that it may be gone; `collectGarbage` decides.
-    private func mayHaveVanished(_ recorded: [SegmentUser: UserRecord]) -> Bool {
+    /// A guest recorded long enough ago, none of whose NICs is a port of the bridge: it
+    /// may have vanished without `release`, and `collectGarbage` decides under the lock.
+    /// Without a bridge, nobody is forgotten (as `collectGarbage` does).
+    private func mayHaveVanished(_ recorded: [SegmentUser: UserRecord], ports: [Link]?) -> Bool {
+        guard let ports else { return false }
         let now = Int(time(nil))
-        return recorded.contains { $0.key.kind == .domain && now - $0.value.since >= staleAfter }
+        // libvirt names a guest's tap after its MAC, fe: in front of the last five bytes.
+        let onBridge = Set(ports.map { $0.address.dropFirst(2) })
+        return recorded.contains { user, record in
+            user.kind == .domain && now - record.since >= staleAfter
+                && !record.macs.contains { onBridge.contains($0.lowercased().dropFirst(2)) }
+        }
     }
 
     private func report(_ vni: VNI, drift: String, _ outcome: SegmentRepair.Outcome) {

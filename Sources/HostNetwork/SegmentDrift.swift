@@ -6,6 +6,7 @@ import VXLANCore
 public struct LinkTable {
     let byName: [String: Link]
     let byIndex: [Int32: Link]
+    let portsByMaster: [Int32: [Link]]
     private let addresses: (Link, IPAddress.Family) throws(NetlinkError) -> [IPAddress]
     private var addressCache: [String: [IPAddress]] = [:]
 
@@ -14,6 +15,7 @@ public struct LinkTable {
     ) {
         byName = Dictionary(links.map { ($0.name, $0) }) { first, _ in first }
         byIndex = Dictionary(links.map { ($0.index, $0) }) { first, _ in first }
+        portsByMaster = Dictionary(grouping: links.filter { $0.master != 0 }, by: \.master)
         self.addresses = addresses
     }
 
@@ -25,6 +27,11 @@ public struct LinkTable {
     }
 
     public func link(named name: InterfaceName) -> Link? { byName[name.rawValue] }
+
+    /// The ports of the bridge of that name, nil when there is no such link.
+    public func ports(ofBridge name: InterfaceName) -> [Link]? {
+        byName[name.rawValue].map { portsByMaster[$0.index] ?? [] }
+    }
 
     mutating func addresses(of link: Link, family: IPAddress.Family) throws(ConvergeError) -> [IPAddress] {
         let key = "\(link.name) \(family)"
@@ -47,16 +54,31 @@ public struct LinkTable {
     }
 }
 
+/// How a segment differs from its plan, in a few words for the journal.
+public enum Drift: Equatable, Sendable, CustomStringConvertible {
+    /// The underlay is missing, down or has no address for the VTEP: no repair can work
+    /// until it changes, and that change is a notification of its own.
+    case underlay(String)
+    /// The segment's devices differ: a repair is due.
+    case segment(String)
+
+    public var description: String {
+        switch self {
+        case .underlay(let reason), .segment(let reason): reason
+        }
+    }
+}
+
 extension SegmentConverger {
-    /// Why the host does not match `plan`, in a few words for the journal, or nil when it
-    /// does as far as links show (`ensure` would change nothing but, in unicast mode, an
-    /// fdb changed by hand; `vxlanctl ensure` verifies those). Devices that are not ours
-    /// are judged like `ensure` judges them: usable as they are, or a repair that fails.
-    public static func drift(of plan: SegmentPlan, in table: inout LinkTable) -> String? {
+    /// How the host differs from `plan`, or nil when it matches as far as links show
+    /// (`ensure` would change nothing but, in unicast mode, an fdb changed by hand;
+    /// `vxlanctl ensure` verifies those). Devices that are not ours are judged like
+    /// `ensure` judges them: usable as they are, or a repair that fails.
+    public static func drift(of plan: SegmentPlan, in table: inout LinkTable) -> Drift? {
         var underlay: Link?
         if let name = plan.underlay {
-            guard let found = table.underlay(name) else { return "underlay \(name) missing" }
-            guard found.isUp else { return "underlay \(found.name) down" }
+            guard let found = table.underlay(name) else { return .underlay("underlay \(name) missing") }
+            guard found.isUp else { return .underlay("underlay \(found.name) down") }
             underlay = found
         }
         let spec: VXLANDeviceSpec
@@ -64,18 +86,20 @@ extension SegmentConverger {
             spec = try deviceSpec(plan, underlay: underlay) { (link) throws(ConvergeError) in
                 try table.addresses(of: link, family: plan.family)
             }
+        } catch .noLocalAddress(let underlay, let family) {
+            return .underlay(ConvergeError.noLocalAddress(underlay: underlay, family: family).description)
         } catch {
-            return error.description
+            return .segment(error.description)
         }
-        guard let bridge = table.link(named: plan.names.bridge) else { return "\(plan.names.bridge) missing" }
-        guard let vxlan = table.link(named: plan.names.vxlan) else { return "\(plan.names.vxlan) missing" }
-        guard bridge.isUp, vxlan.isUp else { return "\(bridge.isUp ? vxlan.name : bridge.name) down" }
-        guard vxlan.master == bridge.index else { return "\(vxlan.name) not a port of \(bridge.name)" }
+        guard let bridge = table.link(named: plan.names.bridge) else { return .segment("\(plan.names.bridge) missing") }
+        guard let vxlan = table.link(named: plan.names.vxlan) else { return .segment("\(plan.names.vxlan) missing") }
+        guard bridge.isUp, vxlan.isUp else { return .segment("\(bridge.isUp ? vxlan.name : bridge.name) down") }
+        guard vxlan.master == bridge.index else { return .segment("\(vxlan.name) not a port of \(bridge.name)") }
         if let mtu = spec.mtu, vxlan.mtu != mtu || bridge.mtu != mtu, vxlan.isOwned(for: plan.vni) {
-            return "mtu \(vxlan.mtu) instead of \(mtu)"
+            return .segment("mtu \(vxlan.mtu) instead of \(mtu)")
         }
         let differences = Self.differences(vxlan.vxlan, spec)
-        return differences.isEmpty ? nil : differences.joined(separator: ", ")
+        return differences.isEmpty ? nil : .segment(differences.joined(separator: ", "))
     }
 
     /// Deletes the VNI's vxlan device (`ip link del vxlanN`) when it is ours and differs

@@ -43,9 +43,13 @@ struct Watch: ParsableCommand {
     @Option(help: "Milliseconds without a notification before a check starts.")
     var settle = 100
 
+    @Option(help: "Seconds a guest's record must have existed before a sweep may forget it (as gc --grace).")
+    var grace = 300
+
     func validate() throws {
         guard (1...86_400).contains(interval) else { throw ValidationError("--interval must be 1-86400 seconds") }
         guard (0...1000).contains(settle) else { throw ValidationError("--settle must be 0-1000 milliseconds") }
+        guard grace >= 0 else { throw ValidationError("--grace must be 0 or more seconds") }
     }
 
     func run() throws {
@@ -63,7 +67,7 @@ struct Watch: ParsableCommand {
             let watcher: SegmentWatcher
             do {
                 watcher = try SegmentWatcher(
-                    state: state, journal: journal, interval: interval, settle: settle,
+                    state: state, journal: journal, interval: interval, settle: settle, staleAfter: grace,
                     configured: { vni in
                         guard let config = try? ConfigFile.load(explicit: explicit) else { return nil }
                         return try? config.plan(for: vni)

@@ -10,14 +10,14 @@ final class Watcher {
     let child: ChildProcess
     let log: String
 
-    init(on host: HookHost) throws {
+    init(on host: HookHost, interval: Int = 3600, grace: Int = 300) throws {
         log = host.folder.path + "/watch-\(UUID().uuidString).log"
         let descriptor = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { close(descriptor) }
         child = try ChildProcess(
             [
-                "ip", "netns", "exec", host.namespace.name, builtProduct("vxlanctl"), "watch", "--interval", "3600",
-                "--config", host.config,
+                "ip", "netns", "exec", host.namespace.name, builtProduct("vxlanctl"), "watch", "--interval",
+                String(interval), "--grace", String(grace), "--config", host.config,
             ], environment: ["LIBVIRT_VXLAN_STATE_DIR": host.state], stderr: descriptor)
         // Subscribed before it logs this line: every change after it is seen.
         try #require(eventually { self.output.contains("watch: started") }, "watcher did not start: \(output)")
@@ -180,6 +180,25 @@ struct WatcherTests {
         let second = try Watcher(on: host)
         #expect(try eventually { try host.segmentIsComplete(5002) }, "\(second.output)")
         #expect(second.stop())
+    }
+
+    /// The sweep forgets a guest that vanished without release (none of its NICs on the
+    /// bridge) and removes its segment, as gc does; a guest whose tap is there stays.
+    @Test func testTheSweepForgetsAGuestThatVanishedWithoutRelease() throws {
+        let host = try HookHost("watch-sweep")
+        for index in [1, 2] {
+            let xml = domainXML("g\(index)", uuid: uuid(index), bridges: ["brvx-500\(index)"])
+            try #require(try host.hook("qemu", "g\(index)", "prepare", "begin", input: xml).status == 0)
+        }
+        // g2's tap, named and addressed the way libvirt does it (fe: and its MAC's last bytes).
+        try host.namespace.ip(
+            "link", "add", "vnet0", "address", "fe:54:00:00:00:01", "type", "veth", "peer", "name", "vnet0p")
+        try host.namespace.ip("link", "set", "vnet0", "master", "brvx-5002", "up")
+        let watcher = try Watcher(on: host, interval: 1, grace: 0)
+        #expect(try eventually { try host.users(5001).isEmpty && !host.exists("brvx-5001") }, "\(watcher.output)")
+        #expect(watcher.output.contains("forgot g1"), "\(watcher.output)")
+        #expect(host.users(5002) == ["domain-\(uuid(2))"])
+        #expect(try host.segmentIsComplete(5002))
     }
 
     /// 24 hook processes at once on 4 shared VNIs (each guest prepared, three in four

@@ -26,7 +26,7 @@ struct SegmentDriftTests {
     func drift(_ plan: SegmentPlan, _ links: [Link]? = nil) -> String? {
         let addresses = addresses
         var table = LinkTable(links ?? [underlay, bridge, vxlan]) { link, _ in addresses[link.name] ?? [] }
-        return SegmentConverger.drift(of: plan, in: &table)
+        return SegmentConverger.drift(of: plan, in: &table)?.description
     }
 
     @Test func testACompleteSegmentHasNoDrift() throws {
@@ -36,6 +36,8 @@ struct SegmentDriftTests {
     @Test func testEachBrokenPieceIsNamed() throws {
         #expect(drift(try plan(), [underlay, bridge]) == "vxlan5001 missing")
         #expect(drift(try plan(), [bridge, vxlan]) == "underlay ul0 missing")
+        var table = LinkTable([bridge, vxlan]) { _, _ in [] }
+        #expect(SegmentConverger.drift(of: try plan(), in: &table) == .underlay("underlay ul0 missing"))
         var detached = vxlan
         detached.master = 0
         #expect(drift(try plan(), [underlay, bridge, detached]) == "vxlan5001 not a port of brvx-5001")
