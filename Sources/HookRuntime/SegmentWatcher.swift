@@ -31,6 +31,8 @@ public final class SegmentWatcher {
     /// What the segments wait for (an underlay missing, down or without its address), as
     /// last logged: one line per underlay, not one per VNI.
     private var waiting: [String: Int] = [:]
+    /// The stop signals' descriptor (`StopSignals`), also looked at during a long check.
+    private var stop: Int32 = -1
 
     /// - Parameters:
     ///   - interval: seconds between sweeps.
@@ -58,6 +60,7 @@ public final class SegmentWatcher {
     /// Runs until a byte arrives on `stop` (`StopSignals`). The first check is a sweep:
     /// after a crash or `kill -9`, the restarted watcher converges whatever changed.
     public func run(stop: Int32) {
+        self.stop = stop
         let inUse = check(sweep: true).inUse
         journal.log(.info, "watch: started, \(inUse) segment\(inUse == 1 ? "" : "s") in use, sweep every \(interval) s")
         var nextSweep = Self.now() + interval * 1000
@@ -109,7 +112,9 @@ public final class SegmentWatcher {
         var inUse = 0
         var repaired: [VNI] = []
         var waits: [String: Int] = [:]
-        for vni in users.recordedVNIs() {
+        for (position, vni) in users.recordedVNIs().enumerated() {
+            // Thousands of repairs take seconds: SIGTERM ends the check, and the loop then.
+            if position % 64 == 63, wait(stop: stop, milliseconds: 0) == .stop { break }
             // A hint read without the lock; the repair reads them again under it.
             guard let recorded = try? users.users(of: vni), !recorded.isEmpty,
                 let plan = repair.plan(of: vni, users: recorded)
