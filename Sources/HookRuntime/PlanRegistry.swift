@@ -18,6 +18,10 @@ public struct PlanRegistry: SegmentPlans, Sendable {
         return SegmentPlan(recordText: String(decoding: bytes, as: UTF8.self))
     }
 
+    public func hasPlan(for vni: VNI) -> Bool {
+        access(state.planPath(vni), F_OK) == 0
+    }
+
     /// Atomic: write then rename, like a user record.
     public func record(_ plan: SegmentPlan) throws(StateError) {
         try state.makeFolders("plans")

@@ -11,6 +11,8 @@ import VXLANCore
 public protocol SegmentPlans {
     /// The plan recorded for `vni`; nil if none was, or if it cannot be read.
     func plan(of vni: VNI) -> SegmentPlan?
+    /// Whether a plan is recorded for `vni`, without reading it.
+    func hasPlan(for vni: VNI) -> Bool
     /// Records `plan` for its VNI, replacing an older one.
     func record(_ plan: SegmentPlan) throws(StateError)
 }
@@ -21,9 +23,12 @@ public protocol RepairableLinks: SegmentLinks {
     func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.Action?
 }
 
-/// The hook's links, recording each plan a join converges to. A plan that cannot be
-/// recorded costs the guest nothing (the hook works without the watcher): it is logged,
-/// and the watcher leaves that segment alone until a later join records one.
+/// The hook's links, recording the plan a join converges to: when the segment had to
+/// change for it, or when none is recorded yet. A join that changed nothing found the
+/// segment already matching its plan, and the recorded one with it, so most joins (a
+/// guest on a VNI in use) cost one stat, not a write. A plan that cannot be recorded
+/// costs the guest nothing (the hook works without the watcher): it is logged, and the
+/// watcher leaves that segment alone until a later join records one.
 public struct PlanRecordingLinks: SegmentLinks {
     let links: any SegmentLinks
     let plans: any SegmentPlans
@@ -37,6 +42,7 @@ public struct PlanRecordingLinks: SegmentLinks {
 
     public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
         let result = try links.ensure(plan)
+        guard !result.actions.isEmpty || !plans.hasPlan(for: plan.vni) else { return result }
         do { try plans.record(plan) } catch {
             journal.log(.warning, "VNI \(plan.vni): vxlanctl watch will not repair this segment: \(error)")
         }

@@ -12,6 +12,8 @@ public final class FakePlans: SegmentPlans {
 
     public func plan(of vni: VNI) -> SegmentPlan? { plans[vni] }
 
+    public func hasPlan(for vni: VNI) -> Bool { plans[vni] != nil }
+
     public func record(_ plan: SegmentPlan) throws(StateError) {
         if let failure { throw failure }
         plans[plan.vni] = plan

@@ -39,6 +39,18 @@ struct SegmentRepairTests {
         #expect(plans.plans[try VNI(5001)] == custom)
     }
 
+    @Test func testAJoinThatChangesNothingKeepsTheRecordedPlan() throws {
+        let made = try plan(5001)
+        try join(guest, made)
+        var same = made
+        same.requiredMTU = 1400
+        try join(network, same)
+        #expect(plans.plans[try VNI(5001)] == made)
+        plans.plans = [:]
+        try join(network, same)
+        #expect(plans.plans[try VNI(5001)] == same, "nothing recorded: a join records its plan")
+    }
+
     @Test func testAPlanThatCannotBeRecordedStillLetsTheGuestStart() throws {
         plans.failure = StateError(operation: "write", path: "/run/libvirt-vxlan/plans/5001", reason: "No space left")
         try join(guest, try plan(5001))
