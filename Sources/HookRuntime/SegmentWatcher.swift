@@ -61,7 +61,7 @@ public final class SegmentWatcher {
     /// after a crash or `kill -9`, the restarted watcher converges whatever changed.
     public func run(stop: Int32) {
         self.stop = stop
-        let inUse = check(sweep: true).inUse
+        let inUse = check(sweep: true)?.inUse ?? 0
         journal.log(.info, "watch: started, \(inUse) segment\(inUse == 1 ? "" : "s") in use, sweep every \(interval) s")
         var nextSweep = Self.now() + interval * 1000
         while true {
@@ -70,8 +70,8 @@ public final class SegmentWatcher {
                 journal.log(.info, "watch: stopped")
                 return
             case .timeout:
-                check(sweep: true)
-                nextSweep = Self.now() + interval * 1000
+                // A check that could not read the links is tried again in a second.
+                nextSweep = Self.now() + (check(sweep: true) == nil ? 1000 : interval * 1000)
             case .events:
                 var overrun = drain()
                 let deadline = Self.now() + 1000
@@ -86,8 +86,11 @@ public final class SegmentWatcher {
                     if Self.now() >= deadline { break }
                 }
                 if overrun { journal.log(.warning, "watch: notifications lost (ENOBUFS): checking every segment") }
-                check(sweep: overrun)
-                if overrun { nextSweep = Self.now() + interval * 1000 }
+                if check(sweep: overrun) == nil {
+                    nextSweep = Self.now() + 1000
+                } else if overrun {
+                    nextSweep = Self.now() + interval * 1000
+                }
             }
         }
     }
@@ -101,13 +104,14 @@ public final class SegmentWatcher {
     }
 
     /// One check: every VNI with users whose links do not match its plan is repaired.
-    /// Returns how many VNIs have users, and which it repaired.
+    /// Returns how many VNIs have users, and which it repaired; nil when it could not
+    /// read the links.
     @discardableResult
-    public func check(sweep: Bool) -> (inUse: Int, repaired: [VNI]) {
+    public func check(sweep: Bool) -> (inUse: Int, repaired: [VNI])? {
         var table: LinkTable
         do { table = try LinkTable(dumping: network) } catch {
-            journal.log(.error, "watch: \(error)")
-            return (0, [])
+            journal.log(.error, "watch: \(error); trying again in a second")
+            return nil
         }
         var inUse = 0
         var repaired: [VNI] = []
