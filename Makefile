@@ -79,6 +79,8 @@ install: release
 	install -D -m 0755 $(RELEASE_SCRATCH)/release/libvirt-vxlan-hook \
 		$(DESTDIR)/usr/libexec/libvirt-vxlan/libvirt-vxlan-hook-worker
 	install -D -m 0755 Hooks/reload-libvirt Hooks/apparmor-rule -t $(DESTDIR)/usr/libexec/libvirt-vxlan
+	# CloudStack's agent runs it as /usr/share/modifyvxlan.sh after `vxlanctl cloudstack enable`.
+	install -D -m 0755 Packaging/modifyvxlan.sh -t $(DESTDIR)/usr/libexec/libvirt-vxlan
 	install -D -m 0755 $(RELEASE_SCRATCH)/release/vxlanctl -t $(DESTDIR)/usr/bin
 	install -D -m 0644 $(RELEASE_SCRATCH)/docs/vxlanctl.8 Packaging/libvirt-vxlan-hook.8 -t $(DESTDIR)/usr/share/man/man8
 	install -D -m 0644 Packaging/vxlan.conf.5 -t $(DESTDIR)/usr/share/man/man5

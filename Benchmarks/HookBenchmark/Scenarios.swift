@@ -131,6 +131,12 @@ final class Benchmark {
         callHook(resident, "prepare", "begin")
         let residentShellVNI = "120000"
         command(shell, "add", residentShellVNI, "ul0")
+        // vxlanctl modifyvxlan: the same calls of CloudStack's agent, as the drop-in makes them.
+        @discardableResult func agent(_ operation: String, _ vni: String) -> Sample {
+            command(vxlanctl, "modifyvxlan", "-o", operation, "-v", vni, "-p", "ul0", "-b", "brvx-\(vni)")
+        }
+        let residentAgentVNI = "140000"
+        agent("add", residentAgentVNI)
         // Which build goes first alternates when there are two.
         func builds(_ round: Int) -> [(prefix: String, binary: String?)] {
             let all: [(String, String?)] = [("", nil)] + (before.map { [("before.", $0)] } ?? [])
@@ -140,6 +146,7 @@ final class Benchmark {
             waitForIdleCPUs(limit: 2, window: 0.1)
             samples["true", default: []].append(command("/bin/true"))
             samples["shellExisting", default: []].append(command(shell, "add", residentShellVNI, "ul0"))
+            samples["agentExisting", default: []].append(agent("add", residentAgentVNI))
             var fresh: [String: Guest] = [:]  // per build: the guest that made a new VNI
             for (prefix, binary) in builds(round) {
                 samples[prefix + "ignored", default: []].append(callHook(resident, "started", "begin", binary: binary))
@@ -152,6 +159,8 @@ final class Benchmark {
             }
             let shellVNI = String(120_001 + round)
             samples["shellNew", default: []].append(command(shell, "add", shellVNI, "ul0"))
+            let agentVNI = String(140_001 + round)
+            samples["agentNew", default: []].append(agent("add", agentVNI))
             samples["ipCreate", default: []].append(command("/usr/sbin/ip", "-batch", batch))
             samples["ipDelete", default: []].append(command("/usr/sbin/ip", "link", "del", "group", "77"))
             for (prefix, binary) in builds(round) {
@@ -164,8 +173,10 @@ final class Benchmark {
                 if try !segmentIsGone(guest.vni) { linksLeftAfterTeardown += 1 }
             }
             samples["shellDelete", default: []].append(command(shell, "delete", shellVNI, "ul0"))
+            samples["agentDelete", default: []].append(agent("delete", agentVNI))
         }
         command(shell, "delete", residentShellVNI, "ul0")
+        agent("delete", residentAgentVNI)
 
         let labels: [(String, String)] = [
             ("true", "/bin/true (exec floor)"),
@@ -174,6 +185,9 @@ final class Benchmark {
             ("shellExisting", "CloudStack procedure: add, existing VNI"),
             ("shellNew", "CloudStack procedure: add, new VNI"),
             ("shellDelete", "CloudStack procedure: delete"),
+            ("agentExisting", "vxlanctl modifyvxlan -o add, existing VNI"),
+            ("agentNew", "vxlanctl modifyvxlan -o add, new VNI"),
+            ("agentDelete", "vxlanctl modifyvxlan -o delete (removes the segment)"),
             ("ignored", "hook: started begin (ignored phase)"),
             ("existing", "hook: prepare begin, existing VNI"),
             ("new", "hook: prepare begin, new VNI"),

@@ -88,6 +88,9 @@ struct HookBenchmarkCommand: ParsableCommand {
             ratio("CloudStack add existing ÷ hook prepare existing", "shellExisting", "existing", atLeast: 10),
             ratio("CloudStack add new ÷ hook prepare new", "shellNew", "new", atLeast: 10),
             ratio("CloudStack delete ÷ hook release (libvirt's wait)", "shellDelete", "release", atLeast: 10),
+            ratio("CloudStack add existing ÷ vxlanctl modifyvxlan add existing", "shellExisting", "agentExisting"),
+            ratio("CloudStack add new ÷ vxlanctl modifyvxlan add new", "shellNew", "agentNew"),
+            ratio("CloudStack delete ÷ vxlanctl modifyvxlan delete", "shellDelete", "agentDelete"),
             Ratio(label: "links gone after release, p99 in ms", value: gone / 1000, target: "≤ 1000", met: gone <= 1e6),
         ] + scaleRatios(scale) + beforeAfter
     }

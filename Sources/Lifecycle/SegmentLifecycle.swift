@@ -68,6 +68,14 @@ public struct SegmentLifecycle {
         }
     }
 
+    /// Under the VNI's lock: makes the segment and records nobody (CloudStack's agent,
+    /// through `vxlanctl modifyvxlan`, which tracks its guests itself). Returns its MTU.
+    public func ensureUnrecorded(_ plan: SegmentPlan, context: String) throws(LifecycleError) -> Int {
+        var mtu = 0
+        try withLock(plan.vni) { (_) throws(LifecycleError) in mtu = try ensure(plan, context: context) }
+        return mtu
+    }
+
     /// Makes the segment; returns its MTU.
     private func ensure(_ plan: SegmentPlan, context: @autoclosure () -> String) throws(LifecycleError) -> Int {
         do {

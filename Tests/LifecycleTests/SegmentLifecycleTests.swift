@@ -76,6 +76,32 @@ struct SegmentLifecycleTests {
         #expect(host.locks.held.isEmpty)
     }
 
+    @Test func testEnsureUnrecordedMakesTheSegmentUnderTheLockAndRecordsNobody() throws {
+        let mtu = try host.lifecycle.ensureUnrecorded(host.config.plan(for: VNI(5001)), context: "modifyvxlan")
+        #expect(mtu > 0)
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"])
+        #expect(host.users.records.isEmpty)
+        #expect(host.log.contains(.notice, "modifyvxlan VNI 5001: created bridge brvx-5001"))
+        #expect(try host.locks.held.isEmpty && host.locks.taken == [VNI(5001)])
+    }
+
+    @Test func testEnsureUnrecordedThatFailsSaysWhyAndReleasesTheLock() throws {
+        host.links.failingEnsure[try VNI(5001)] = .underlayDown("ul0")
+        #expect(throws: LifecycleError.refused("VNI 5001: \(ConvergeError.underlayDown("ul0"))")) {
+            try host.lifecycle.ensureUnrecorded(host.config.plan(for: VNI(5001)), context: "modifyvxlan")
+        }
+        #expect(host.log.contains(.error, "modifyvxlan VNI 5001: underlay device ul0 is down"))
+        #expect(host.locks.held.isEmpty)
+    }
+
+    /// The agent's `delete` after the hook recorded a guest: the segment stays.
+    @Test func testGarbageCollectionKeepsASegmentWhileTheHookRecordsAUser() throws {
+        try join(guestA, [use(5001, name: "a")])
+        try host.lifecycle.collectGarbage(names(5001))
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"])
+        #expect(host.log.contains(.info, "gc VNI 5001: kept, used by a"))
+    }
+
     // MARK: leaving
 
     @Test func testLastUserLeavingTearsTheSegmentDown() throws {
