@@ -18,7 +18,6 @@ public final class SegmentWatcher {
     let network: NetlinkSession
     let events: LinkEvents
     let users: UserRegistry
-    let plans: PlanRegistry
     let repair: SegmentRepair
     let lifecycle: SegmentLifecycle
     let journal: any LifecycleLog
@@ -28,9 +27,9 @@ public final class SegmentWatcher {
     /// The last failure logged per VNI: a segment that cannot be repaired is reported
     /// once, not at every notification.
     private var failures: [VNI: String] = [:]
-    /// What the segments wait for (an underlay missing, down or without its address), as
-    /// last logged: one line per underlay, not one per VNI.
-    private var waiting: [String: Int] = [:]
+    /// What segments waited for at the last check (an underlay missing, down or without
+    /// its address): logged once per underlay when it starts, not once per VNI.
+    private var waiting: Set<String> = []
     /// The stop signals' descriptor (`StopSignals`), also looked at during a long check.
     private var stop: Int32 = -1
 
@@ -45,9 +44,9 @@ public final class SegmentWatcher {
         events = try LinkEvents()
         network = try HostLinks.openNetlink()
         users = UserRegistry(state: state)
-        plans = PlanRegistry(state: state)
         let links = HostLinks(network: network, teardownStyle: .inline)
-        repair = SegmentRepair(links: links, users: users, locks: state, plans: plans, configured: configured)
+        repair = SegmentRepair(
+            links: links, users: users, locks: state, plans: PlanRegistry(state: state), configured: configured)
         lifecycle = SegmentLifecycle(
             links: links, users: users, locks: state, journal: journal, staleAfter: staleAfter,
             now: { Int(time(nil)) })
@@ -140,10 +139,10 @@ public final class SegmentWatcher {
                 do { try lifecycle.collectGarbage(plan.names) } catch { journal.log(.error, "watch gc: \(error)") }
             }
         }
-        for (reason, count) in waits where waiting[reason] == nil {
+        for (reason, count) in waits where !waiting.contains(reason) {
             journal.log(.warning, "watch: \(reason): \(count) segment\(count == 1 ? "" : "s") in use wait for it")
         }
-        waiting = waits
+        waiting = Set(waits.keys)
         return (inUse, repaired)
     }
 
