@@ -60,6 +60,9 @@ let package = Package(
         // protocols for links, user records and locks; HookRuntime implements them.
         .target(name: "Lifecycle", dependencies: ["HostNetwork", "VXLANCore"], swiftSettings: hookModule),
 
+        // ICMP echo with don't-fragment to other VTEPs, all at once: vxlanctl check --peers.
+        .target(name: "PathProbe", dependencies: ["VXLANCore"], swiftSettings: strict),
+
         // Child processes started clean (posix_spawn): vxlanctl's commands, the tests' daemons,
         // the benchmark's samples.
         .target(name: "Spawn", swiftSettings: strict),
@@ -82,8 +85,8 @@ let package = Package(
         .executableTarget(
             name: "vxlanctl",
             dependencies: [
-                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "Spawn",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "PathProbe",
+                "Spawn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 
@@ -104,6 +107,7 @@ let package = Package(
             name: "LifecycleFakes", dependencies: ["Lifecycle", "HostNetwork", "VXLANCore"],
             path: "Tests/LifecycleFakes", swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
+        .testTarget(name: "PathProbeTests", dependencies: ["PathProbe", "VXLANCore"], swiftSettings: strict),
         .testTarget(
             name: "LifecycleTests", dependencies: ["Lifecycle", "LifecycleFakes", "HostNetwork", "VXLANCore"],
             swiftSettings: strict),

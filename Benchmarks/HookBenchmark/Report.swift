@@ -79,6 +79,7 @@ struct Report: Codable {
     var scale: ScaleReport
     var storm: [StormRow]
     var watcher: [WatcherPoint]
+    var peerChecks: [PeerCheckRow]
     var hookPeakKiB: Int
     /// Release calls after which a link of the VNI was still there once its lock was free.
     var linksLeftAfterTeardown: Int
@@ -105,6 +106,7 @@ struct Report: Codable {
         if !scale.points.isEmpty { printScale() }
         if !storm.isEmpty { printStorm() }
         if !watcher.isEmpty { printWatcher() }
+        if !peerChecks.isEmpty { printPeerChecks() }
     }
 
     private func printWatcher() {
@@ -129,6 +131,18 @@ struct Report: Codable {
                 String(
                     format: "idle with %d VNIs in use: %d CPU ticks in %.0f s, RSS %d KiB (peak %d KiB)", point.vnis,
                     idle.cpuTicks, idle.seconds, idle.rssKiB, idle.peakRSSKiB))
+        }
+    }
+
+    private func printPeerChecks() {
+        print("")
+        line("vxlanctl check --peers, medians in ms", "runs", "--peers", "check alone, difference")
+        for row in peerChecks {
+            let difference = (row.checkPeers.median - row.check.median) / 1000
+            line(
+                "\(row.peers) peers \(row.answering ? "answering (PASS)" : "silent (deadline)")",
+                "\(row.check.runs)", String(format: "%.0f", row.checkPeers.median / 1000),
+                String(format: "%.0f, %.0f", row.check.median / 1000, difference))
         }
     }
 

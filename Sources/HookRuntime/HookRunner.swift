@@ -21,12 +21,12 @@ public struct HookRunner {
         case .ignore:
             return
         case .prepareDomain:
-            try prepare(try parseDomain(input), phase: phase)
+            try prepare(try parseDomain(input), phase: phase, guestMTU: config.guestMTU)
         case .checkDomain:
             _ = try plans(for: try parseDomain(input))
         case .reconnectDomain:
             // libvirt kills a running guest whose reconnect hook fails: log, never fail.
-            do { try prepare(try parseDomain(input), phase: phase) } catch {
+            do { try prepare(try parseDomain(input), phase: phase, guestMTU: .warn) } catch {
                 journal.log(.error, "\(phase) \(call.object.escapedForMessage): \(error) (guest left running)")
             }
         case .releaseDomain:
@@ -63,7 +63,9 @@ public struct HookRunner {
         }
     }
 
-    private func prepare(_ domain: DomainDescription, phase: String) throws(HookError) {
+    /// `guestMTU`: what to do about a NIC that would keep a larger MTU than its segment;
+    /// a guest that already runs is only ever warned about.
+    private func prepare(_ domain: DomainDescription, phase: String, guestMTU: GuestMTUPolicy) throws(HookError) {
         let plans = try plans(for: domain)
         // A guest without VXLAN interfaces is none of our business, with or without a UUID.
         guard !plans.isEmpty else { return }
@@ -72,7 +74,7 @@ public struct HookRunner {
             let interfaces = domain.interfaces.filter { config.vni(of: $0) == plan.vni }
             return SegmentLifecycle.Use(
                 plan: plan, record: UserRecord(name: domain.name, macs: interfaces.compactMap(\.mac)),
-                interfacesWithoutMTU: interfaces.filter { $0.mtu == nil }.map { $0.mac.map { "NIC \($0)" } ?? "a NIC" })
+                interfacesWithoutMTU: interfaces.filter { $0.mtu == nil }, guestMTU: guestMTU)
         }
         try lifecycle(lifecycle.join(user, uses, context: "\(phase) domain \(domain.name.escapedForMessage)"))
     }

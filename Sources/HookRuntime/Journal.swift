@@ -44,6 +44,18 @@ extension LogLevel {
 /// Writes to stderr without Foundation. libvirt shows a failing hook's stderr to the
 /// person who ran the command, so the hook writes there only its one-line error.
 public func writeStandardError(_ text: String) {
+    write(text, to: STDERR_FILENO)
+}
+
+/// Writes all of `text` to `descriptor` (a pipe takes it in pieces), without Foundation.
+func write(_ text: String, to descriptor: Int32) {
     var text = text
-    text.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+    text.withUTF8 { bytes in
+        var rest = UnsafeRawBufferPointer(bytes)
+        while let start = rest.baseAddress, !rest.isEmpty {
+            let written = Glibc.write(descriptor, start, rest.count)
+            guard written > 0 || (written < 0 && errno == EINTR) else { return }
+            rest = UnsafeRawBufferPointer(rebasing: rest[max(written, 0)...])
+        }
+    }
 }

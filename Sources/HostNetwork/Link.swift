@@ -19,12 +19,16 @@ public struct Link: Hashable, Sendable {
     /// The kernel gives the link no IPv6 link-local address (`addrgenmode none`), or
     /// has no IPv6 at all.
     public var generatesNoIPv6Address: Bool
+    /// A tunnel without link-layer neighbours (IFF_POINTOPOINT or IFF_NOARP): WireGuard,
+    /// wireguard-go's tun device, GRE. It carries no multicast to a group of VTEPs, and
+    /// whatever arrives on it came through the tunnel.
+    public var isPointToPoint: Bool
     public var vxlan: VXLANAttributes?
 
     public init(
         index: Int32, name: String, kind: String?, isUp: Bool = true, mtu: Int = 1500, master: Int32 = 0,
         group: UInt32 = 0, address: String = "", alias: String? = nil, generatesNoIPv6Address: Bool = true,
-        vxlan: VXLANAttributes? = nil
+        isPointToPoint: Bool = false, vxlan: VXLANAttributes? = nil
     ) {
         self.index = index
         self.name = name
@@ -36,6 +40,7 @@ public struct Link: Hashable, Sendable {
         self.address = address
         self.alias = alias
         self.generatesNoIPv6Address = generatesNoIPv6Address
+        self.isPointToPoint = isPointToPoint
         self.vxlan = vxlan
     }
 
@@ -64,7 +69,9 @@ extension Link {
         index = rtnl_link_get_ifindex(link)
         name = rtnl_link_get_name(link).map { String(cString: $0) } ?? ""
         kind = rtnl_link_get_type(link).map { String(cString: $0) }
-        isUp = rtnl_link_get_flags(link) & UInt32(IFF_UP.rawValue) != 0
+        let flags = rtnl_link_get_flags(link)
+        isUp = flags & UInt32(IFF_UP.rawValue) != 0
+        isPointToPoint = flags & UInt32(IFF_POINTOPOINT.rawValue | IFF_NOARP.rawValue) != 0
         mtu = Int(rtnl_link_get_mtu(link))
         master = rtnl_link_get_master(link)
         group = rtnl_link_get_group(link)

@@ -104,8 +104,7 @@ public struct SegmentConverger {
         }
         let mtu = plan.mtu.mtu(underlayMTU: underlay?.mtu, family: plan.family)
         if let mtu, !MTUPolicy.validRange.contains(mtu) { throw .mtuOutOfRange(vni: plan.vni, mtu: mtu) }
-        // With no underlay to measure, the kernel gives a vxlan device 1500 - 50.
-        let segmentMTU = mtu ?? 1450
+        let segmentMTU = plan.segmentMTU(underlayMTU: underlay?.mtu)
         if let required = plan.requiredMTU, required > segmentMTU {
             throw .mtuTooLarge(vni: plan.vni, required: required, segment: segmentMTU)
         }

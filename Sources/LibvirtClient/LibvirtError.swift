@@ -44,3 +44,27 @@ public final class LibvirtConnection {
 
     deinit { virConnectClose(connection) }
 }
+
+extension LibvirtConnection {
+    /// libvirt's `virConnectListAll*` convention: `list` hands back an array of `count`
+    /// objects the caller owns. Each is described, then released with `release`, and so
+    /// is the array, whatever `describe` throws.
+    func listAll<Value>(
+        _ operation: String, _ list: (UnsafeMutablePointer<UnsafeMutablePointer<OpaquePointer?>?>) -> Int32,
+        release: (OpaquePointer) -> Int32, describe: (OpaquePointer) throws(LibvirtError) -> Value
+    ) throws(LibvirtError) -> [Value] {
+        var objects: UnsafeMutablePointer<OpaquePointer?>?
+        let count = list(&objects)
+        guard count >= 0, let objects else { throw LibvirtError.last(operation) }
+        defer {
+            for index in 0..<Int(count) { if let object = objects[index] { _ = release(object) } }
+            free(objects)
+        }
+        var values: [Value] = []
+        for index in 0..<Int(count) {
+            guard let object = objects[index] else { continue }
+            values.append(try describe(object))
+        }
+        return values
+    }
+}

@@ -18,19 +18,9 @@ public struct LibvirtNetwork: Hashable, Sendable {
 extension LibvirtConnection {
     /// `virsh net-list --all`, with each network's definition and state.
     public func networks() throws(LibvirtError) -> [LibvirtNetwork] {
-        var list: UnsafeMutablePointer<OpaquePointer?>?
-        let count = virConnectListAllNetworks(connection, &list, 0)
-        guard count >= 0, let list else { throw LibvirtError.last("list networks") }
-        defer {
-            for index in 0..<Int(count) { if let network = list[index] { virNetworkFree(network) } }
-            free(list)
-        }
-        var networks: [LibvirtNetwork] = []
-        for index in 0..<Int(count) {
-            guard let network = list[index] else { continue }
-            networks.append(try describe(network))
-        }
-        return networks.sorted { $0.name < $1.name }
+        try listAll("list networks", { virConnectListAllNetworks(connection, $0, 0) }, release: virNetworkFree) {
+            (network) throws(LibvirtError) in try describe(network)
+        }.sorted { $0.name < $1.name }
     }
 
     /// `virsh net-info NAME`, or nil if there is no such network.

@@ -21,13 +21,36 @@ extension DomainDescription {
     private static func interfaces(of domain: XMLNode, in document: XMLDocument) throws(LibvirtXMLError)
         -> [GuestInterface]
     {
-        var interfaces: [GuestInterface] = []
+        try interfaceElements(of: domain, in: document).map(\.interface)
+    }
+
+    /// The interfaces of type bridge or network, with the elements they were read from.
+    fileprivate static func interfaceElements(of domain: XMLNode, in document: XMLDocument)
+        throws(LibvirtXMLError) -> [(interface: GuestInterface, element: XMLNode)]
+    {
+        var interfaces: [(interface: GuestInterface, element: XMLNode)] = []
         for element in document.nodes("devices/interface", at: domain) {
             if let interface = try GuestInterface(element: element, in: document) {
-                interfaces.append(interface)
+                interfaces.append((interface, element))
             }
         }
         return interfaces
+    }
+
+    /// A domain's XML (`virsh dumpxml --inactive`) with `<mtu size='N'/>` set on each of
+    /// its `interfaces` (positions as in `DomainDescription.interfaces`) that `mtus` names,
+    /// everything else as it was: the document for `virDomainDefineXML`. Edited through
+    /// libxml2's tree, which escapes what it writes.
+    public static func settingInterfaceMTUs(_ mtus: [Int: Int], inDomainXML bytes: some Collection<UInt8>)
+        throws(LibvirtXMLError) -> String
+    {
+        let document = try XMLDocument(parsing: Array(bytes))
+        let domain = try document.root(named: ["domain"])
+        for (position, (_, element)) in try interfaceElements(of: domain, in: document).enumerated() {
+            guard let mtu = mtus[position] else { continue }
+            document.setAttribute("size", to: String(mtu), ofChild: "mtu", of: element)
+        }
+        return document.text
     }
 }
 

@@ -75,10 +75,5 @@ private final class XMLWriter {
     }
 
     /// The document without its XML declaration, indented.
-    var text: String {
-        guard let buffer = xmlBufferCreate() else { fatalError("out of memory") }
-        defer { xmlBufferFree(buffer) }
-        xmlNodeDump(buffer, document, root, 0, 1)
-        return String(cString: xmlBufferContent(buffer)) + "\n"
-    }
+    var text: String { XMLDocument.text(of: document) }
 }

@@ -139,6 +139,31 @@ final class XMLDocument {
         return value
     }
 
+    // MARK: Editing
+
+    /// Sets attribute `name` of `node`'s first child element `child` (one without a
+    /// namespace), adding that child last if there is none: `<mtu size='1400'/>` in an
+    /// `<interface>`. libxml2 escapes the value when the document is written.
+    func setAttribute(_ name: String, to value: String, ofChild child: String, of node: XMLNode) {
+        let element =
+            self.node(child, at: node)?.pointer
+            ?? child.withXMLChars { xmlNewChild(node.pointer, nil, $0, nil) }
+        // Only malloc failing makes libxml2's constructors return nil.
+        guard let element else { fatalError("out of memory") }
+        _ = name.withXMLChars { name in value.withXMLChars { xmlSetProp(element, name, $0) } }
+    }
+
+    /// The whole document as text, without its XML declaration, indented.
+    var text: String { Self.text(of: document) }
+
+    /// `document` as text, without its XML declaration, indented.
+    static func text(of document: xmlDocPtr) -> String {
+        guard let buffer = xmlBufferCreate() else { fatalError("out of memory") }
+        defer { xmlBufferFree(buffer) }
+        xmlNodeDump(buffer, document, xmlDocGetRootElement(document), 0, 1)
+        return String(cString: xmlBufferContent(buffer)) + "\n"
+    }
+
     // MARK: Parsing
 
     private static func parse(_ bytes: [UInt8]) throws(LibvirtXMLError) -> xmlDocPtr {

@@ -34,14 +34,21 @@ public struct SegmentLifecycle {
     public struct Use {
         public var plan: SegmentPlan
         public var record: UserRecord
-        /// The guest's NICs on this VNI that ask for no `<mtu>` (their MACs, or "a NIC"):
-        /// a virtio guest then keeps 1500 whatever the segment carries.
-        public var interfacesWithoutMTU: [String]
+        /// The guest's NICs on this VNI that ask for no `<mtu>`: a virtio guest then keeps
+        /// 1500 whatever the segment carries.
+        public var interfacesWithoutMTU: [GuestInterface]
+        /// What to do about them on a segment below 1500 bytes: warn (the default, and
+        /// always for a guest that already runs), or refuse the start.
+        public var guestMTU: GuestMTUPolicy
 
-        public init(plan: SegmentPlan, record: UserRecord, interfacesWithoutMTU: [String] = []) {
+        public init(
+            plan: SegmentPlan, record: UserRecord, interfacesWithoutMTU: [GuestInterface] = [],
+            guestMTU: GuestMTUPolicy = .warn
+        ) {
             self.plan = plan
             self.record = record
             self.interfacesWithoutMTU = interfacesWithoutMTU
+            self.guestMTU = guestMTU
         }
     }
 
@@ -49,19 +56,24 @@ public struct SegmentLifecycle {
 
     /// Under each VNI's lock in turn: makes the segment and records `user` on it, its MACs
     /// merged with an older record's. If one VNI fails, the VNIs this call joined before
-    /// it are left again (torn down if unused), so a failed start leaves nothing half-made.
+    /// it are left again (torn down if unused), so a failed start leaves nothing half-made;
+    /// so is the segment of a guest refused for its MTU (`guest_mtu = "refuse"`).
     /// `context` names the caller in log lines; a call that changes nothing never builds it.
     public func join(_ user: SegmentUser, _ uses: [Use], context: @autoclosure () -> String) throws(LifecycleError) {
         var joined: [SegmentNames] = []
         for use in uses {
+            var made = false
             do {
                 try withLock(use.plan.vni) { (_) throws(LifecycleError) in
                     let mtu = try ensure(use.plan, context: context())
+                    made = true
+                    try checkGuestMTU(use, segmentMTU: mtu, context: context())
                     try record(user, use.record, on: use.plan.vni)
-                    warnAboutGuestMTU(use, segmentMTU: mtu, context: context())
                 }
             } catch {
-                for names in joined { try? leave(user, from: names, context: context()) }
+                for names in joined + (made ? [use.plan.names] : []) {
+                    try? leave(user, from: names, context: context())
+                }
                 throw error
             }
             joined.append(use.plan.names)
@@ -94,14 +106,19 @@ public struct SegmentLifecycle {
     }
 
     /// A segment below 1500 bytes and a NIC that does not ask for its MTU: the guest sends
-    /// frames the segment cannot carry, and they are lost without an error.
-    private func warnAboutGuestMTU(_ use: Use, segmentMTU mtu: Int, context: String) {
-        guard mtu < 1500 else { return }
+    /// frames the segment cannot carry, and they are lost without an error. Warned about,
+    /// or refused with the first such NIC when the operator asks for it.
+    private func checkGuestMTU(_ use: Use, segmentMTU mtu: Int, context: String) throws(LifecycleError) {
+        guard mtu < GuestInterface.defaultGuestMTU else { return }
         for nic in use.interfacesWithoutMTU {
-            journal.log(
-                .warning,
-                "\(context) VNI \(use.plan.vni): \(nic) has no <mtu>: the guest keeps 1500 on a \(mtu)-byte segment "
-                    + "and loses larger frames; add <mtu size='\(mtu)'/> to its <interface>")
+            let advice = nic.mtuAdvice(segmentMTU: mtu)
+            guard use.guestMTU == .warn else {
+                journal.log(.error, "\(context) VNI \(use.plan.vni): refused: \(advice)")
+                throw .refused(
+                    "VNI \(use.plan.vni): \(advice) (guest_mtu = \"refuse\"; vxlanctl guest-mtu --apply "
+                        + "\(use.record.name.escapedForMessage) does it)")
+            }
+            journal.log(.warning, "\(context) VNI \(use.plan.vni): \(advice)")
         }
     }
 

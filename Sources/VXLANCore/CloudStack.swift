@@ -126,3 +126,59 @@ public enum AgentScriptState: Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// Why the agent's command line was refused: one line for its log.
+public struct AgentUsageError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+extension AgentRequest {
+    /// The agent's command line as the script's `getopts 'o:v:p:b:6'` reads it: options in
+    /// any order, each value as the next argument or attached (`-v5001`), each once.
+    /// Every value is validated like the hook's own input (VNI range, IFNAMSIZ names).
+    public init(parsingArguments arguments: [String]) throws(AgentUsageError) {
+        var values: [Character: String] = [:]
+        var ipv6 = false
+        var remaining = arguments[...]
+        while let argument = remaining.popFirst() {
+            guard argument.count >= 2, argument.first == "-", let letter = argument.dropFirst().first else {
+                throw AgentUsageError("unexpected argument \(argument.escapedForMessage)")
+            }
+            if letter == "6", argument.count == 2 {
+                ipv6 = true
+                continue
+            }
+            guard "ovpb".contains(letter) else { throw AgentUsageError("unknown option \(argument.escapedForMessage)") }
+            guard values[letter] == nil else { throw AgentUsageError("-\(letter) given twice") }
+            let attached = String(argument.dropFirst(2))
+            guard let value = attached.isEmpty ? remaining.popFirst() : attached else {
+                throw AgentUsageError("-\(letter) needs a value")
+            }
+            values[letter] = value
+        }
+        func required(_ letter: Character) throws(AgentUsageError) -> String {
+            guard let value = values[letter] else {
+                throw AgentUsageError("missing -\(letter); usage: -o add|delete -v VNI -p PIF -b BRIDGE [-6]")
+            }
+            return value
+        }
+        let operationText = try required("o")
+        guard let operation = Operation(rawValue: operationText) else {
+            throw AgentUsageError("-o takes add or delete, not \(operationText.escapedForMessage)")
+        }
+        do {
+            self.init(
+                operation: operation, vni: try VNI(parsing: try required("v")),
+                physicalInterface: try InterfaceName(try required("p")), bridge: try InterfaceName(try required("b")),
+                ipv6: ipv6)
+        } catch let error as AgentUsageError {
+            throw error
+        } catch {
+            throw AgentUsageError("\(error)")
+        }
+    }
+}

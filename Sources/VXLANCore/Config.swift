@@ -63,6 +63,15 @@ public enum MTUPolicy: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// What `prepare begin` does with a guest NIC that would keep a larger MTU than its
+/// segment carries (no `<mtu>`, or a larger one, on a segment below 1500 bytes).
+public enum GuestMTUPolicy: String, Sendable, CaseIterable, DescribedByRawValue {
+    /// Start the guest; a warning in the journal names the NIC and the `<mtu>` to add.
+    case warn
+    /// Refuse the start with one line that names the NIC and the `<mtu>` to add.
+    case refuse
+}
+
 /// The operator's configuration, `/etc/libvirt-vxlan/vxlan.conf`. Every field has the
 /// default a missing file gets.
 public struct Config: Hashable, Sendable {
@@ -80,6 +89,7 @@ public struct Config: Hashable, Sendable {
     public var vniRanges: [VNIRange] = [VNIRange(VNI.minimum...VNI.maximum)]
     public var remotes: [IPAddress] = []
     public var groupPolicy: MulticastGroupPolicy = .cloudstack
+    public var guestMTU: GuestMTUPolicy = .warn
     public var names = Names()
 
     public struct Names: Hashable, Sendable {

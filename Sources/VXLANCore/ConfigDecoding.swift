@@ -23,7 +23,9 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
 }
 
 extension Config {
-    static let rootKeys = ["underlay", "local", "mode", "dstport", "ttl", "mtu", "vni_ranges", "remotes", "group_base"]
+    static let rootKeys = [
+        "underlay", "local", "mode", "dstport", "ttl", "mtu", "vni_ranges", "remotes", "group_base", "guest_mtu",
+    ]
     static let nameKeys = ["bridge", "vxlan", "network"]
 
     /// Parses vxlan.conf. Keys left out keep their defaults; an empty file is `Config()`.
@@ -61,6 +63,7 @@ extension Config {
             case "vni_ranges": vniRanges = try field.vniRanges()
             case "remotes": remotes = try field.remotes()
             case "group_base": groupPolicy = try field.groupPolicy()
+            case "guest_mtu": guestMTU = try field.choice(GuestMTUPolicy.self)
             default:
                 throw .unknownKey(line: entry.line, key: key, table: "", known: Self.rootKeys)
             }

@@ -1,5 +1,6 @@
 /// The nftables rules that let VXLAN in only from the other VTEPs, as the VXLAN guides
-/// advise: anyone who can send to the UDP port can inject frames into every segment.
+/// advise: anyone who can send to the UDP port can inject frames into every segment. Over
+/// a tunnel underlay (WireGuard), only through the tunnel.
 ///
 /// They live in a table of their own, `inet libvirt_vxlan`, so applying or removing them
 /// never touches the operator's rules. Its chain only drops: VXLAN from an unknown
@@ -11,24 +12,37 @@ public struct FirewallRules: Hashable, Sendable {
     public var dstport: UInt16
     /// The addresses VTEPs may send from.
     public var sources: [IPNetwork]
+    /// The tunnel (WireGuard) the underlay is: VXLAN that arrives on any other interface
+    /// is plaintext from the physical network, injected or misrouted, and is dropped.
+    public var tunnel: InterfaceName?
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
         case noSources(UnderlayMode)
+        case unquotableTunnel(InterfaceName)
 
         public var description: String {
             switch self {
             case .noSources(let mode):
                 "no VTEP address is known in \(mode) mode: set 'underlay' to an interface with an address, or pass --peer CIDR"
+            case .unquotableTunnel(let name):
+                "the underlay's name '\(name.rawValue.escapedForMessage)' holds a quote or backslash, which an nftables rule cannot name"
             }
         }
     }
 
     /// Unicast mode trusts its `remotes`; multicast and EVPN trust the underlay's subnets
-    /// (every VTEP of the fabric sits there). `peers` are added in every mode.
-    public init(config: Config, underlaySubnets: [IPNetwork], peers: [IPNetwork]) throws(Error) {
+    /// (every VTEP of the fabric sits there). `peers` are added in every mode. `tunnel`:
+    /// the underlay when it is a tunnel, through which alone VXLAN may arrive.
+    public init(config: Config, underlaySubnets: [IPNetwork], peers: [IPNetwork], tunnel: InterfaceName? = nil)
+        throws(Error)
+    {
         let remotes = config.remotes.map { IPNetwork(host: $0) }
         let trusted = (config.mode == .unicast ? remotes : underlaySubnets) + peers
         guard !trusted.isEmpty else { throw .noSources(config.mode) }
+        if let tunnel, tunnel.rawValue.contains(where: { $0 == "\"" || $0 == "\\" }) {
+            throw .unquotableTunnel(tunnel)
+        }
+        self.tunnel = tunnel
         dstport = config.dstport
         sources = trusted.reduce(into: []) { unique, network in
             if !unique.contains(network) { unique.append(network) }
@@ -45,6 +59,11 @@ public struct FirewallRules: Hashable, Sendable {
             "table inet \(Self.table) {",
         ]
         var rules: [String] = []
+        if let tunnel {
+            rules.append(
+                "        udp dport \(dstport) iifname != \"\(tunnel)\" counter drop comment \"VXLAN outside the tunnel \(tunnel)\""
+            )
+        }
         for (family, set, match) in [(IPAddress.Family.ipv4, "vteps4", "ip"), (.ipv6, "vteps6", "ip6")] {
             let members = sources.filter { $0.address.family == family }.map(\.description)
             guard !members.isEmpty else { continue }

@@ -139,6 +139,14 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(address)/\(prefixLength)" }
 
+    /// Whether `address` lies inside the network (same family, same leading prefix bits).
+    public func contains(_ other: IPAddress) -> Bool {
+        other.family == address.family && IPNetwork(containing: other, prefixLength: prefixLength) == canonical
+    }
+
+    /// The network with its host bits cleared: 192.0.2.7/24 gives 192.0.2.0/24.
+    public var canonical: IPNetwork { IPNetwork(address: address(at: 0), prefixLength: prefixLength) }
+
     /// Number of host bits, i.e. how many low bits of an address this network leaves free.
     public var hostBits: Int { address.bitWidth - prefixLength }
 

@@ -11,21 +11,46 @@ struct Check: ParsableCommand {
         discussion: """
             Each line is PASS, WARN or FAIL, with the fix: configuration valid; kernel \
             vxlan support (a throw-away device in a temporary network namespace); the \
-            underlay exists, is up and has an address; the MTU guests get; \
+            underlay exists, is up and has an address; the MTU guests get; over a \
+            point-to-point underlay (WireGuard, GRE), that the mode needs no multicast, and \
+            over WireGuard that every remote is inside a peer's allowed IPs; \
             net.ipv4.igmp_max_memberships against the multicast VNIs (multicast mode); \
             the firewall on the UDP dstport (nftables, iptables); AppArmor: whether each \
             libvirt daemon's loaded profile lets it execute the hook (tested for real with \
             aa-exec, as the daemon would run it); the hook entries: ours, and running; \
-            each running libvirt daemon started or reloaded after they were installed. \
+            each running libvirt daemon started or reloaded after they were installed; \
+            defined guests whose NICs would keep a larger MTU than their segment (see \
+            vxlanctl guest-mtu). \
             Exit status 1 if any line is FAIL.
 
+            With --peers (or --peer), one more line per other VTEP: the configured \
+            remotes, the remote VTEPs in the fdb of this host's vxlan devices (multicast \
+            learning, EVPN routes) and each --peer address. Each gets an ICMP echo with \
+            don't-fragment as large as VXLAN carrying a full guest frame (segment MTU + 50 \
+            over IPv4, + 70 over IPv6), and a small one, from the VTEP's address, all peers \
+            at once, in about 2.5 seconds at most. PASS: the full-size echo came back. \
+            FAIL: the path carries at most N bytes (an ICMP fragmentation-needed or \
+            packet-too-big said so); full-size packets are lost without an ICMP error (a \
+            black hole); or the peer does not answer at all. Needs root (a raw ICMP socket) \
+            or ICMP datagram sockets allowed by net.ipv4.ping_group_range.
+
             Example: vxlanctl check --json
+            Example: vxlanctl check --peers --peer 192.0.2.31
             """)
 
     @OptionGroup var options: CommonOptions
 
     @Flag(help: "Print JSON instead of lines.")
     var json = false
+
+    @Flag(help: "Also probe the underlay path MTU to every other VTEP.")
+    var peers = false
+
+    @Option(
+        name: .customLong("peer"),
+        help: ArgumentHelp("Also probe this VTEP address (repeatable; implies --peers).", valueName: "address"),
+        transform: parsePeerAddress)
+    var extraPeers: [IPAddress] = []
 
     func run() throws {
         var results: [PreflightResult] = []
@@ -38,6 +63,9 @@ struct Check: ParsableCommand {
                     "\(path.path)\(path.chosen || FileManager.default.fileExists(atPath: path.path) ? "" : " (absent: defaults)") is valid: mode \(config.mode), dstport \(config.dstport)"
                 ))
             results += HostChecks(config: config).run()
+            if peers || !extraPeers.isEmpty {
+                results += PeerChecks(config: config, configPath: path.path, given: extraPeers).run()
+            }
         } catch let failure as Failure {
             results.append(
                 PreflightResult("config", .fail, failure.message, fix: "see Samples/vxlan.conf for every key"))
@@ -54,6 +82,12 @@ struct Check: ParsableCommand {
     }
 }
 
+/// An IPv4 or IPv6 address given on the command line.
+private func parsePeerAddress(_ text: String) throws -> IPAddress {
+    guard let address = IPAddress(text) else { throw ValidationError("'\(text)' is not an IPv4 or IPv6 address") }
+    return address
+}
+
 /// The probes of `check`, each reading the host and returning one verdict.
 private struct HostChecks {
     let config: Config
@@ -67,6 +101,7 @@ private struct HostChecks {
         if config.mode == .multicast { results.append(memberships(network)) }
         results.append(firewall())
         results += HookChecks().run()
+        results += GuestMTUSurvey.check(config)
         return results
     }
 
@@ -114,6 +149,7 @@ private struct HostChecks {
                     fix: "add one to \(link.name), or set local = \"...\" in vxlan.conf"))
         }
         results.append(Preflight.mtu(underlay: link.name, underlayMTU: link.mtu, family: family, policy: config.mtu))
+        results += TunnelUnderlayChecks(config: config, underlay: link).run()
         return results
     }
 

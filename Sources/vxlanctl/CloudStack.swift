@@ -1,8 +1,6 @@
 import ArgumentParser
 import Glibc
 import HookRuntime
-import HostNetwork
-import Lifecycle
 import VXLANCore
 
 /// CloudStack's `modifyvxlan.sh`, with the agent's arguments and the hook's rules.
@@ -65,64 +63,10 @@ struct ModifyVXLAN: ParsableCommand {
     func run() throws {
         let request = AgentRequest(
             operation: operation, vni: vni, physicalInterface: physicalInterface, bridge: bridge, ipv6: ipv6)
-        let journal = Journal()
-        let context = "modifyvxlan \(operation)"
-        do {
-            let config = try common.loadConfig()
-            let log = RecordingLog(forwardingTo: journal)
-            let state = StateDirectory.fromEnvironment()
-            let lifecycle = SegmentLifecycle(
-                links: HostLinks(network: try common.openNetlink(), teardownStyle: .inline),
-                users: UserRegistry(state: state), locks: state, journal: log, now: { Int(time(nil)) })
-            switch operation {
-            case .add:
-                let plan: SegmentPlan
-                do { plan = try config.plan(for: request) } catch { throw Failure.configuration(error.description) }
-                do {
-                    let mtu = try lifecycle.ensureUnrecorded(plan, context: context)
-                    let carrier = plan.group.map { "group \($0)" } ?? "\(plan.mode) mode"
-                    print("VNI \(vni): \(plan.names.bridge) + \(plan.names.vxlan) ready, \(carrier), mtu \(mtu)")
-                } catch {
-                    // The lifecycle has logged it already.
-                    throw Failure.host(error.description)
-                }
-            case .delete:
-                let names: SegmentNames
-                do { names = try config.names(for: request) } catch { throw Failure.configuration(error.description) }
-                do { try lifecycle.leave(nil, from: names, context: context) } catch {
-                    throw Failure.host(error.description)
-                }
-                // Removed, or kept and why: what the lifecycle said, one line each.
-                let said = log.lines.map { $0.dropPrefix("\(context) ") }
-                print(said.isEmpty ? "VNI \(vni): nothing to remove" : said.joined(separator: "\n"))
-            }
-        } catch let failure as Failure {
-            if case .configuration = failure { journal.log(.error, "\(context) VNI \(vni): \(failure.message)") }
-            // The agent reads stdout, and treats any non-zero status as a failure.
-            print(failure.message)
-            throw ExitCode(1)
-        }
-    }
-}
-
-/// What the lifecycle logs, kept for stdout and passed on to the journal.
-final class RecordingLog: LifecycleLog {
-    let journal: any LifecycleLog
-    private(set) var lines: [String] = []
-
-    init(forwardingTo journal: any LifecycleLog) {
-        self.journal = journal
-    }
-
-    func log(_ level: LogLevel, _ message: String) {
-        journal.log(level, message)
-        if level != .debug { lines.append(message) }
-    }
-}
-
-extension String {
-    fileprivate func dropPrefix(_ prefix: String) -> String {
-        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self
+        let outcome = AgentCall.run(request, configPath: common.config)
+        print(outcome.lines.joined(separator: "\n"))
+        // The agent reads stdout, and treats any non-zero status as a failure.
+        if outcome.status != 0 { throw ExitCode(outcome.status) }
     }
 }
 

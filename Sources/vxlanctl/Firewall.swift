@@ -9,7 +9,9 @@ struct Firewall: ParsableCommand {
             Anyone who can send to the VXLAN port can put frames on every segment of this \
             host. The rules accept UDP dstport only from the other VTEPs: the configured \
             remotes in unicast mode; the underlay's subnets in multicast and evpn mode; \
-            plus every --peer. Everything else sent to that port is counted and dropped.
+            plus every --peer. Everything else sent to that port is counted and dropped. \
+            When the underlay is a tunnel (WireGuard, GRE: point-to-point), VXLAN arriving \
+            on any other interface is dropped too: plaintext from the physical network.
 
             The rules live in their own table, inet libvirt_vxlan, which --apply replaces \
             in one transaction (nft -f) and --remove deletes; no other table is touched. \
@@ -44,8 +46,9 @@ struct Firewall: ParsableCommand {
             }
             let config = try options.loadConfig()
             let rules: FirewallRules
+            let (subnets, tunnel) = try underlay(config)
             do {
-                rules = try FirewallRules(config: config, underlaySubnets: try underlaySubnets(config), peers: peers)
+                rules = try FirewallRules(config: config, underlaySubnets: subnets, peers: peers, tunnel: tunnel)
             } catch let error as FirewallRules.Error {
                 throw Failure.configuration(error.description)
             }
@@ -53,20 +56,26 @@ struct Firewall: ParsableCommand {
             try load(
                 rules.script,
                 done: "applied table inet \(FirewallRules.table): UDP \(rules.dstport) accepted from "
-                    + rules.sources.map(\.description).joined(separator: ", "))
+                    + rules.sources.map(\.description).joined(separator: ", ")
+                    + (rules.tunnel.map { ", only through \($0)" } ?? ""))
         }
     }
 
-    /// The underlay's subnets in multicast and evpn mode; none needed for unicast.
-    private func underlaySubnets(_ config: Config) throws -> [IPNetwork] {
-        guard config.mode != .unicast, config.underlay != nil else { return [] }
+    /// The underlay's subnets (multicast and evpn mode; none needed for unicast), and its
+    /// name when it is a tunnel (WireGuard, GRE: point-to-point, no ARP).
+    private func underlay(_ config: Config) throws -> (subnets: [IPNetwork], tunnel: InterfaceName?) {
+        guard config.underlay != nil else { return ([], nil) }
         let network = try options.openNetlink()
         do {
             guard let underlay = try SegmentConverger(network: network).resolveUnderlay(config.underlay) else {
-                return []
+                return ([], nil)
             }
-            return try network.subnets(of: underlay, family: config.family)
+            let tunnel = underlay.isPointToPoint ? try? InterfaceName(underlay.name) : nil
+            guard config.mode != .unicast else { return ([], tunnel) }
+            return (try network.subnets(of: underlay, family: config.family), tunnel)
         } catch {
+            // Unicast mode trusts its remotes, wherever the underlay is.
+            guard config.mode != .unicast else { return ([], nil) }
             throw Failure.host(String(describing: error))
         }
     }
@@ -86,7 +95,7 @@ struct Firewall: ParsableCommand {
 /// `--peer 192.0.2.7` or `--peer 192.0.2.0/24`.
 private func parsePeer(_ text: String) throws -> IPNetwork {
     if let network = IPNetwork(text) {
-        return IPNetwork(containing: network.address, prefixLength: network.prefixLength)
+        return network.canonical
     }
     if let address = IPAddress(text) { return IPNetwork(host: address) }
     throw ValidationError("'\(text.escapedForMessage)' is not an IP address or CIDR network")

@@ -29,22 +29,35 @@ private func cloudStackLayout(
     try host.ip("link", "set", "cloudbr1", "up")
 }
 
+/// The two programs that answer the agent: the package's entry (modifyvxlan.sh executes the
+/// hook worker with `--cloudstack-agent`: no vxlanctl start-up) and `vxlanctl modifyvxlan`.
+enum AgentEntry: CaseIterable, Sendable {
+    case worker, vxlanctl
+}
+
 extension HookHost {
-    /// What the agent runs: `modifyvxlan.sh ARGS...`, here `vxlanctl modifyvxlan ARGS...`
-    /// on this host's configuration and state.
-    func agent(_ arguments: String...) throws -> CommandResult {
-        try namespace.exec(
-            [builtProduct("vxlanctl"), "modifyvxlan"] + arguments + ["--config", config],
-            environment: ["LIBVIRT_VXLAN_STATE_DIR": state])
+    /// What the agent runs: `modifyvxlan.sh ARGS...`, through `entry`, on this host's
+    /// configuration and state.
+    func agent(_ arguments: [String], through entry: AgentEntry) throws -> CommandResult {
+        switch entry {
+        case .worker:
+            try namespace.exec(
+                [builtProduct("libvirt-vxlan-hook"), "--cloudstack-agent"] + arguments,
+                environment: ["LIBVIRT_VXLAN_STATE_DIR": state, "LIBVIRT_VXLAN_CONFIG": config])
+        case .vxlanctl:
+            try namespace.exec(
+                [builtProduct("vxlanctl"), "modifyvxlan"] + arguments + ["--config", config],
+                environment: ["LIBVIRT_VXLAN_STATE_DIR": state])
+        }
     }
 
-    func add(_ vni: Int) throws -> CommandResult {
-        try agent("-o", "add", "-v", "\(vni)", "-p", "eth1", "-b", "brvx-\(vni)")
+    func add(_ vni: Int, through entry: AgentEntry = .worker) throws -> CommandResult {
+        try agent(["-o", "add", "-v", "\(vni)", "-p", "eth1", "-b", "brvx-\(vni)"], through: entry)
     }
 
     /// The agent passes `-p vx` at delete: the word between "br" and "-" in `brvx-VNI`.
-    func delete(_ vni: Int) throws -> CommandResult {
-        try agent("-o", "delete", "-v", "\(vni)", "-p", "vx", "-b", "brvx-\(vni)")
+    func delete(_ vni: Int, through entry: AgentEntry = .worker) throws -> CommandResult {
+        try agent(["-o", "delete", "-v", "\(vni)", "-p", "vx", "-b", "brvx-\(vni)"], through: entry)
     }
 }
 
@@ -52,12 +65,13 @@ extension HookHost {
 struct CloudStackAgentTests {
     /// No configuration at all: CloudStack's own devices, on cloudbr1 (eth1 resolved to
     /// its bridge), as the agent calls for a guest's start and stop.
-    @Test func testAgentCallsForAGuestStartAndStop() throws {
-        let host = try HookHost("agent", config: "", addUnderlay: false)
+    @Test(arguments: AgentEntry.allCases)
+    func testAgentCallsForAGuestStartAndStop(_ entry: AgentEntry) throws {
+        let host = try HookHost("agent-\(entry)", config: "", addUnderlay: false)
         try cloudStackLayout(host.namespace, address: "192.0.2.1/24")
         let ready = "VNI 5001: brvx-5001 + vxlan5001 ready, group 239.0.19.137, mtu 1450\n"
 
-        let add = try host.add(5001)
+        let add = try host.add(5001, through: entry)
         #expect(add.status == 0 && add.output == ready, "\(add.output)\(add.errors)")
         let vxlan = try #require(try host.namespace.link("vxlan5001"))
         let data = try #require((vxlan["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any])
@@ -66,44 +80,45 @@ struct CloudStackAgentTests {
         #expect(vxlan["master"] as? String == "brvx-5001")
         let links = try host.namespace.linkNames()
 
-        let again = try host.add(5001)
+        let again = try host.add(5001, through: entry)
         #expect(again.status == 0 && again.output == ready, "\(again.output)")
         #expect(try host.namespace.linkNames() == links)
 
         try host.addPort("vnet0", to: "brvx-5001")
-        let kept = try host.delete(5001)
+        let kept = try host.delete(5001, through: entry)
         #expect(
             kept.status == 0 && kept.output == "VNI 5001: kept, brvx-5001 still has ports vnet0\n", "\(kept.output)")
         #expect(try host.namespace.linkNames() == (links + ["vnet0", "vnet0p"]).sorted())
 
         try host.namespace.ip("link", "del", "vnet0")
-        let removed = try host.delete(5001)
+        let removed = try host.delete(5001, through: entry)
         #expect(removed.status == 0, "\(removed.output)")
         #expect(removed.output == "VNI 5001: deleted vxlan5001\nVNI 5001: deleted bridge brvx-5001\n")
         #expect(try !host.exists("brvx-5001") && !host.exists("vxlan5001"))
 
-        let absent = try host.delete(5001)
+        let absent = try host.delete(5001, through: entry)
         #expect(absent.status == 0 && absent.output == "VNI 5001: nothing to remove\n")
     }
 
     /// With the hook installed too: the agent makes the segment before libvirt starts the
     /// guest, the hook records the guest, so the agent's delete keeps the segment while
     /// the guest runs; the guest's release removes it.
-    @Test func testAgentDeleteKeepsASegmentTheHookRecordsAGuestOn() throws {
-        let host = try HookHost("agent-hook", config: "underlay = \"cloudbr1\"\n", addUnderlay: false)
+    @Test(arguments: AgentEntry.allCases)
+    func testAgentDeleteKeepsASegmentTheHookRecordsAGuestOn(_ entry: AgentEntry) throws {
+        let host = try HookHost("agenthook-\(entry)", config: "underlay = \"cloudbr1\"\n", addUnderlay: false)
         try cloudStackLayout(host.namespace, address: "192.0.2.1/24")
         let xml = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
-        #expect(try host.add(5001).status == 0)
+        #expect(try host.add(5001, through: entry).status == 0)
         #expect(try host.hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
         #expect(host.users(5001) == ["domain-\(uuid(1))"])
 
-        let kept = try host.delete(5001)
+        let kept = try host.delete(5001, through: entry)
         #expect(kept.status == 0 && kept.output == "VNI 5001: kept, used by g1\n", "\(kept.output)")
         #expect(try host.segmentIsComplete(5001))
 
         #expect(try host.hook("qemu", "g1", "release", "end", input: xml).status == 0)
         // The agent's delete waits for the lock the hook's teardown holds, and finds nothing.
-        let after = try host.delete(5001)
+        let after = try host.delete(5001, through: entry)
         #expect(after.status == 0 && after.output == "VNI 5001: nothing to remove\n", "\(after.output)")
         #expect(try !host.exists("brvx-5001") && !host.exists("vxlan5001"))
     }

@@ -97,4 +97,53 @@ struct HookRunnerTests {
                     + "1450-byte segment and loses larger frames; add <mtu size='1450'/> to its <interface>"
             ])
     }
+
+    /// `guest_mtu = "refuse"`: the start fails with one line naming the NIC and the `<mtu>`
+    /// to add, and the segment made for the guest goes with it; a NIC that asks for the
+    /// segment's MTU starts.
+    @Test func testRefusePolicyRefusesTheStartAndLeavesNothing() throws {
+        var config = FakeHost.defaultConfig
+        config.guestMTU = .refuse
+        let host = FakeHost(config: config)
+        let runner = HookRunner(config: host.config, lifecycle: host.lifecycle, journal: host.log)
+        func prepare(_ interface: String) throws {
+            let xml = """
+                <domain><name>g</name><uuid>00000000-0000-4000-8000-000000000001</uuid><devices>\
+                <interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='brvx-5001'/>\
+                \(interface)</interface></devices></domain>
+                """
+            try runner.run(
+                HookCall(driver: .qemu, object: "g", operation: "prepare", subOperation: "begin"),
+                input: Array(xml.utf8))
+        }
+        #expect {
+            try prepare("")
+        } throws: { error in
+            "\(error)"
+                == "VNI 5001: NIC 52:54:00:00:00:01 has no <mtu>: the guest keeps 1500 on a 1450-byte segment and "
+                + "loses larger frames; add <mtu size='1450'/> to its <interface> (guest_mtu = \"refuse\"; "
+                + "vxlanctl guest-mtu --apply g does it)"
+        }
+        #expect(host.links.names.isEmpty && host.users.records.isEmpty)
+        try prepare("<mtu size='1450'/>")
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"])
+    }
+
+    /// libvirt kills a running guest whose `reconnect` hook fails: whatever `guest_mtu`
+    /// says, a guest that already runs is only warned about.
+    @Test func testRefusePolicyOnlyWarnsAboutARunningGuest() throws {
+        var config = FakeHost.defaultConfig
+        config.guestMTU = .refuse
+        let host = FakeHost(config: config)
+        let runner = HookRunner(config: host.config, lifecycle: host.lifecycle, journal: host.log)
+        let xml = """
+            <domain><name>g</name><uuid>00000000-0000-4000-8000-000000000001</uuid><devices>\
+            <interface type='bridge'><source bridge='brvx-5001'/></interface></devices></domain>
+            """
+        try runner.run(
+            HookCall(driver: .qemu, object: "g", operation: "reconnect", subOperation: "begin"), input: Array(xml.utf8))
+        #expect(host.links.names == ["brvx-5001", "vxlan5001"])
+        #expect(host.log.lines.filter { $0.level == .warning }.count == 1)
+        #expect(!host.log.lines.contains { $0.level == .error })
+    }
 }

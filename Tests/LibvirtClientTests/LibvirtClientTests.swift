@@ -73,6 +73,26 @@ struct LibvirtClientTests {
             "\(error)".contains("connect to qemu+unix:///system?socket=/nonexistent/libvirt-sock")
         }
     }
+
+    /// `vxlanctl guest-mtu --apply`'s round trip: a defined domain listed with its
+    /// persistent XML, edited, defined again, and read back with the NIC's `<mtu>`.
+    @Test func testDomainDefinitionWithInterfaceMTUReadsBack() throws {
+        let libvirt = try testDriver()
+        try libvirt.defineDomain(
+            """
+            <domain type='test'><name>mtu-guest</name><memory>65536</memory><os><type>hvm</type></os>\
+            <devices><interface type='bridge'><mac address='52:54:00:00:13:70'/><source bridge='brvx-5001'/>\
+            </interface></devices></domain>
+            """)
+        let defined = try #require(try libvirt.definedDomains().first { $0.name == "mtu-guest" })
+        #expect(!defined.isActive)
+        #expect(try DomainDescription(parsingDomainXML: Array(defined.xml.utf8)).interfaces.map(\.mtu) == [nil])
+        try libvirt.defineDomain(
+            try DomainDescription.settingInterfaceMTUs([0: 1370], inDomainXML: Array(defined.xml.utf8)))
+        let redefined = try #require(try libvirt.definedDomains().first { $0.name == "mtu-guest" })
+        let interfaces = try DomainDescription(parsingDomainXML: Array(redefined.xml.utf8)).interfaces
+        #expect(interfaces == [GuestInterface(source: .bridge("brvx-5001"), mac: "52:54:00:00:13:70", mtu: 1370)])
+    }
 }
 
 /// What the process wrote on stderr while `body` ran (other tests' lines included: the

@@ -180,4 +180,27 @@ struct DomainXMLTests {
         #expect(!error.description.contains("\n"))
         #expect(error.description.contains("1500\\xaerror: forged"))
     }
+
+    /// `vxlanctl guest-mtu --apply`'s edit: `<mtu size>` replaced on the first NIC, added
+    /// to the second, the user NIC (not counted) and the rest of the document untouched;
+    /// the result reads back with the new MTUs.
+    @Test func testSettingInterfaceMTUsEditsOnlyTheNamedInterfaces() throws {
+        let xml = """
+            <domain type='kvm'><name>web1</name><uuid>4b1d6f4c-8a5e-4b0e-9f3e-2f6a1c0d7e21</uuid><devices>\
+            <interface type='user'><mac address='52:54:00:00:00:09'/></interface>\
+            <interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='brvx-5001'/>\
+            <mtu size='1500'/></interface>\
+            <interface type='network'><mac address='52:54:00:00:00:02'/><source network='vxlan-5002'/>\
+            <model type='virtio'/></interface>\
+            <interface type='network'><source network='default'/></interface>\
+            </devices><vx:x xmlns:vx='urn:other'>&lt;kept&gt;</vx:x></domain>
+            """
+        let edited = try DomainDescription.settingInterfaceMTUs([0: 1400, 1: 1370], inDomainXML: Array(xml.utf8))
+        let domain = try DomainDescription(parsingDomainXML: Array(edited.utf8))
+        #expect(domain.interfaces.map(\.mtu) == [1400, 1370, nil])
+        #expect(edited.contains("<mtu size=\"1400\"/>") && !edited.contains("1500"))
+        #expect(edited.contains("<model type=\"virtio\"/>\n      <mtu size=\"1370\"/>"))
+        #expect(edited.contains("&lt;kept&gt;") && edited.contains("<interface type=\"user\">"))
+        #expect(edited.hasPrefix("<domain type=\"kvm\">"))
+    }
 }

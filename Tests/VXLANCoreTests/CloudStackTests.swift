@@ -84,4 +84,31 @@ struct CloudStackTests {
         #expect(AgentScriptState(exists: true, linkTarget: relative) == .foreignLink(target: relative))
         #expect("\(AgentScriptState.foreignFile)" == "/usr/share/modifyvxlan.sh is a file that is not libvirt-vxlan's")
     }
+
+    /// The lean entry reads the agent's command line itself, as the script's getopts does.
+    @Test func testTheAgentsCommandLineIsReadAsGetoptsReadsIt() throws {
+        let add = try AgentRequest(parsingArguments: ["-o", "add", "-v", "5001", "-p", "eth1", "-b", "brvx-5001"])
+        #expect(add == (try request(5001)))
+        let reordered = try AgentRequest(parsingArguments: ["-b", "brvx-5001", "-6", "-v5001", "-oadd", "-p", "eth1"])
+        #expect(reordered == (try request(5001, ipv6: true)))
+        let delete = try AgentRequest(parsingArguments: ["-o", "delete", "-v", "7", "-p", "vx", "-b", "brvx-7"])
+        #expect(delete.operation == .delete && delete.physicalInterface.rawValue == "vx")
+    }
+
+    @Test(arguments: [
+        (["-o", "add", "-v", "5001", "-p", "eth1"], "missing -b; usage: -o add|delete -v VNI -p PIF -b BRIDGE [-6]"),
+        (["-o", "frob", "-v", "5001", "-p", "eth1", "-b", "br0"], "-o takes add or delete, not frob"),
+        (["-o", "add", "-v", "0", "-p", "eth1", "-b", "br0"], "VNI 0 is out of range (1-16777215)"),
+        (["-o", "add", "-v", "5001", "-p", "eth1", "-b", "br0", "extra"], "unexpected argument extra"),
+        (["-o", "add", "-v", "1", "-v", "2", "-p", "eth1", "-b", "br0"], "-v given twice"),
+        (["-o", "add", "-x", "1"], "unknown option -x"),
+        (["-o", "add", "-v"], "-v needs a value"),
+        (
+            ["-o", "add", "-v", "1", "-p", "a/b", "-b", "br0"],
+            "interface name 'a/b' may only hold printable ASCII without '/', ':' or spaces"
+        ),
+    ])
+    func testABadCommandLineIsRefusedWithOneLine(arguments: [String], message: String) {
+        #expect(throws: AgentUsageError(message)) { try AgentRequest(parsingArguments: arguments) }
+    }
 }

@@ -41,6 +41,7 @@ struct ConfigParsingTests {
             ]
             remotes = ["192.0.2.12", "192.0.2.13"]
             group_base = "239.1.0.0/16"
+            guest_mtu = "refuse"
 
             [names]
             bridge = "br{vni}"
@@ -54,6 +55,7 @@ struct ConfigParsingTests {
         #expect(config.remotes == [IPAddress("192.0.2.12"), IPAddress("192.0.2.13")])
         #expect(config.groupPolicy == .network(try #require(IPNetwork("239.1.0.0/16"))))
         #expect(config.names.network.render(try VNI(9)) == "seg-9")
+        #expect(config.guestMTU == .refuse && Config().guestMTU == .warn)
     }
 
     @Test func testEscapesInBasicStrings() throws {
@@ -87,6 +89,7 @@ struct ConfigParsingTests {
         ("local = \"239.0.0.1\"", 1, ["local", "multicast"]),
         ("local = \"192.0.2.1\"\nremotes = [\"2001:db8::2\"]", 2, ["remotes", "one address family"]),
         ("mode = \"unicast\"", 1, ["mode", "remotes"]),
+        ("guest_mtu = \"deny\"", 1, ["guest_mtu", "not one of warn, refuse"]),
         ("[names]\nbridge = \"brvx\"", 2, ["bridge", "{vni} exactly once"]),
         ("[names]\nbridge = \"bridge-vxlan-{vni}\"", 2, ["bridge", "Linux allows 15"]),
         ("[names]\nvxlan = \"brvx-{vni}\"", 2, ["vxlan", "must differ"]),

@@ -46,6 +46,24 @@ struct FirewallRulesTests {
         #expect(FirewallRules.removalScript == "table inet libvirt_vxlan\ndelete table inet libvirt_vxlan\n")
     }
 
+    /// Over a WireGuard underlay, VXLAN that arrives on any other interface is plaintext
+    /// from the physical network: dropped before any source is trusted.
+    @Test func testTunnelUnderlayDropsVXLANFromEveryOtherInterfaceFirst() throws {
+        let config = try configuration("underlay = \"wg0\"\nmode = \"unicast\"\nremotes = [\"10.0.0.2\"]\n")
+        let rules = try FirewallRules(config: config, underlaySubnets: [], peers: [], tunnel: InterfaceName("wg0"))
+        let lines = rules.script.split(separator: "\n").map { $0.trimmingPrefix(while: { $0 == " " }) }
+        let drop = "udp dport 8472 iifname != \"wg0\" counter drop comment \"VXLAN outside the tunnel wg0\""
+        let accept = "udp dport 8472 ip saddr @vteps4 accept"
+        let dropLine = try #require(lines.firstIndex(of: drop[...]), "\(rules.script)")
+        #expect(dropLine < (lines.firstIndex(of: accept[...]) ?? 0))
+        #expect(
+            throws: FirewallRules.Error.unquotableTunnel(try InterfaceName("wg\"0")),
+            performing: {
+                try FirewallRules(config: config, underlaySubnets: [], peers: [], tunnel: InterfaceName("wg\"0"))
+            })
+        #expect(try !FirewallRules(config: config, underlaySubnets: [], peers: []).script.contains("iifname"))
+    }
+
     @Test func testNoKnownSourceIsAnError() throws {
         #expect(throws: FirewallRules.Error.noSources(.multicast)) {
             try FirewallRules(config: try configuration("mode = \"multicast\"\n"), underlaySubnets: [], peers: [])
