@@ -121,6 +121,7 @@ let package = Package(
             name: "HookRuntimeTests",
             dependencies: [
                 "HookRuntime", "Lifecycle", "LifecycleFakes", "VXLANCore", "HostNetwork", "NamespaceTestSupport",
+                "Spawn",
                 "libvirt-vxlan-hook", "vxlanctl",
             ],
             swiftSettings: strict),

@@ -80,6 +80,7 @@ struct Report: Codable {
     var evacuation: [EvacuationRow]
     var churn: ChurnReport?
     var storm: [StormRow]
+    var watcher: [WatcherPoint]
     var peerChecks: [PeerCheckRow]
     var hookPeakKiB: Int
     /// Release calls after which a link of the VNI was still there once its lock was free.
@@ -108,7 +109,33 @@ struct Report: Codable {
         if let churn { printChurn(churn) }
         if !scale.points.isEmpty { printScale() }
         if !storm.isEmpty { printStorm() }
+        if !watcher.isEmpty { printWatcher() }
         if !peerChecks.isEmpty { printPeerChecks() }
+    }
+
+    private func printWatcher() {
+        print("")
+        print("vxlanctl watch: an underlay flap (ip link del ul0, then re-created with its name, MAC and address)")
+        print("repaired at each fill; one VNI's vxlan device deleted or detached; idle cost; SIGTERM to exit")
+        print("  VNIs  flap: from ul0 up  from del  lost events  vxlan deleted  detached (median ms)  stop ms")
+        for point in watcher {
+            print(
+                [
+                    "\(point.vnis)".leftPadded(6), String(format: "%.2f s", point.flapRepairSeconds).leftPadded(18),
+                    String(format: "%.2f s", point.flapTotalSeconds).leftPadded(10),
+                    (point.overrun ? "yes" : "no").leftPadded(13),
+                    (point.vxlanDeleted.map { String(format: "%.1f", $0.median) } ?? "-").leftPadded(15),
+                    (point.vxlanDetached.map { String(format: "%.1f", $0.median) } ?? "-").leftPadded(10),
+                    String(format: "%.1f", point.stopMilliseconds).leftPadded(20),
+                ].joined())
+        }
+        for point in watcher {
+            guard let idle = point.idle else { continue }
+            print(
+                String(
+                    format: "idle with %d VNIs in use: %d CPU ticks in %.0f s, RSS %d KiB (peak %d KiB)", point.vnis,
+                    idle.cpuTicks, idle.seconds, idle.rssKiB, idle.peakRSSKiB))
+        }
     }
 
     private func printPeerChecks() {

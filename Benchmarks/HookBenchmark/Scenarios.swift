@@ -44,6 +44,15 @@ final class Benchmark {
                     "LIBVIRT_VXLAN_STATE_DIR": "\(work)/state",
                 ], errorFolder: work)
         }
+        // ip -batch making what a new VNI's prepare makes (the phases and the scale use it).
+        try """
+        link add brvx-90001 group 77 type bridge
+        link set brvx-90001 up
+        link add vxlan90001 group 77 type vxlan id 90001 group 239.1.95.33 dev ul0 dstport 8472 ttl 10
+        link set vxlan90001 master brvx-90001
+        link set vxlan90001 up
+
+        """.write(toFile: "\(work)/create.batch", atomically: true, encoding: .utf8)
         self.spawner = spawner(config: "vxlan.conf")
         unicastSpawner = spawner(config: "unicast.conf")
         network = try NetlinkSession()
@@ -112,14 +121,6 @@ final class Benchmark {
         var samples: [String: [Sample]] = [:]
 
         let batch = "\(work)/create.batch"
-        try """
-        link add brvx-90001 group 77 type bridge
-        link set brvx-90001 up
-        link add vxlan90001 group 77 type vxlan id 90001 group 239.1.95.33 dev ul0 dstport 8472 ttl 10
-        link set vxlan90001 master brvx-90001
-        link set vxlan90001 up
-
-        """.write(toFile: batch, atomically: true, encoding: .utf8)
         // Interleaved: each round takes one sample of everything, so that a machine that
         // speeds up or slows down during the run (a shared VM does) moves the baselines
         // and the hook alike, and the ratios compare like with like. Each round starts on
@@ -214,7 +215,10 @@ final class Benchmark {
     /// Brings up `levels.last` VNIs, one hook prepare each; at every level, measures
     /// `prepare begin` on an existing VNI and `vxlanctl status`.
     /// `settleLimit`: the longest wait for idle CPUs after each level's new VNIs.
-    func scale(levels: [Int], probes: Int, settleLimit: Double) throws -> ScaleReport {
+    /// `afterLevel` runs at each fill once the probes are done (the watcher's section).
+    func scale(levels: [Int], probes: Int, settleLimit: Double, afterLevel: (Int) throws -> Void) throws
+        -> ScaleReport
+    {
         var points: [ScalePoint] = []
         var bringUp = 0.0
         var count = 0
@@ -246,6 +250,7 @@ final class Benchmark {
                     prepareExisting: Distribution(prepares), prepareExistingUnicast: Distribution(unicastPrepares),
                     settleSeconds: settled,
                     statusMicroseconds: Distribution(statuses)))
+            try afterLevel(level)
         }
         return ScaleReport(points: points, bringUpSeconds: bringUp / 1e6, bringUpCalls: count)
     }

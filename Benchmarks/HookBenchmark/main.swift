@@ -20,6 +20,8 @@ struct HookBenchmarkCommand: ParsableCommand {
     @Option(help: "Where to write the report as JSON.") var json: String?
     @Flag(help: "A few runs of everything: proves the harness works, numbers not quotable.") var quick = false
     @Flag(help: "Only the per-phase section: no scale, no storms.") var phasesOnly = false
+    @Flag(help: "Only the scale section, at 1 and 1000 VNIs, with vxlanctl watch: no per-phase rows, no storms.")
+    var watcherOnly = false
     @Option(help: "Rounds of the per-phase section (default 100, 5 with --quick).") var runs: Int?
     @Option(help: "Another hook binary (say, the previous build) timed in the same rounds: before/after.")
     var before: String?
@@ -37,20 +39,29 @@ struct HookBenchmarkCommand: ParsableCommand {
         // First, while the namespace has no vxlan device: check --peers also probes every
         // VTEP in their fdb (the later sections' remotes, which nobody answers).
         let peerChecks = try benchmark.peerChecks(
-            counts: phasesOnly ? [] : [(1, true), (10, true), (100, true), (100, false)], runs: quick ? 3 : 10)
-        let phases = try benchmark.phases(runs: runs ?? (quick ? 5 : 100))
-        let evacuation = try benchmark.evacuation(sizes: phasesOnly ? [] : quick ? [10] : [20, 200])
-        let churn = try phasesOnly ? nil : benchmark.churn(rounds: quick ? 5 : 40)
-        let storm = try (phasesOnly ? [] : quick ? [(8, 2)] : [(8, 2), (32, 8), (128, 32)]).map {
+            counts: phasesOnly || watcherOnly ? [] : [(1, true), (10, true), (100, true), (100, false)],
+            runs: quick ? 3 : 10)
+        let phases = watcherOnly ? [] : try benchmark.phases(runs: runs ?? (quick ? 5 : 100))
+        let evacuation = try benchmark.evacuation(sizes: phasesOnly || watcherOnly ? [] : quick ? [10] : [20, 200])
+        let churn = try phasesOnly || watcherOnly ? nil : benchmark.churn(rounds: quick ? 5 : 40)
+        let storm = try (phasesOnly || watcherOnly ? [] : quick ? [(8, 2)] : [(8, 2), (32, 8), (128, 32)]).map {
             try benchmark.storm(processes: $0.0, vnis: $0.1)
         }
-        let scale = try benchmark.scale(
-            levels: phasesOnly ? [] : quick ? [1, 10, 50] : [1, 100, 1000, 4096], probes: quick ? 5 : 50,
-            settleLimit: quick ? 5 : 60)
+        let levels =
+            phasesOnly ? [] : quick ? [1, 10, 50] : watcherOnly ? [1, 1000] : [1, 100, 1000, 4096]
+        var watcher: [WatcherPoint] = []
+        let scale = try benchmark.scale(levels: levels, probes: quick ? 5 : 50, settleLimit: quick ? 5 : 60) { level in
+            // One VNI's repairs and the idle cost at the first and the last fill.
+            let ends = level == levels.first || level == levels.last
+            watcher.append(
+                try benchmark.watcher(
+                    vnis: level, probeVNI: 200_001, probes: ends ? (quick ? 3 : 20) : 0,
+                    idleSeconds: quick ? 5 : 60, settleLimit: quick ? 5 : 60))
+        }
         let report = Report(
             quick: quick, kernel: kernelRelease(), cores: ProcessInfo.processInfo.activeProcessorCount,
-            phases: phases, ratios: ratios(phases, scale) + teardownRatios(evacuation, churn), scale: scale,
-            evacuation: evacuation, churn: churn, storm: storm, peerChecks: peerChecks,
+            phases: phases, ratios: watcherOnly ? [] : ratios(phases, scale) + teardownRatios(evacuation, churn),
+            scale: scale, evacuation: evacuation, churn: churn, storm: storm, watcher: watcher, peerChecks: peerChecks,
             hookPeakKiB: benchmark.hookPeakKiB, linksLeftAfterTeardown: benchmark.linksLeftAfterTeardown)
         report.printTable()
         if let json {

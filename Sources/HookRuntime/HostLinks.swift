@@ -5,7 +5,7 @@ import VXLANCore
 
 /// The lifecycle's `SegmentLinks` over this host's netlink: `SegmentConverger` for
 /// ensure and the reaper's staging and deletion, name lookups for status.
-public struct HostLinks: SegmentLinks {
+public struct HostLinks: RepairableLinks {
     let network: NetlinkSession
 
     public init(network: NetlinkSession) {
@@ -24,6 +24,10 @@ public struct HostLinks: SegmentLinks {
 
     public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
         try converger.ensure(plan)
+    }
+
+    public func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.Action? {
+        try SegmentConverger(network: network).replaceStale(plan)
     }
 
     public func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus {

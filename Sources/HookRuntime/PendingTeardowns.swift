@@ -52,7 +52,7 @@ public struct PendingTeardowns: TeardownQueue {
     /// Atomic (write, then rename), so a mark always names both devices.
     public func mark(_ names: SegmentNames) throws(StateError) {
         try state.makeFolders("pending")
-        try state.write("\(names.bridge) \(names.vxlan)\n", atomicallyTo: markPath(names.vni))
+        try state.writeAtomically("\(names.bridge) \(names.vxlan)\n", to: markPath(names.vni))
     }
 
     public func unmark(_ vni: VNI) throws(StateError) {
@@ -162,8 +162,10 @@ extension SegmentLifecycle {
                 return state.pendingTeardowns()
             }
         }
+        // Each plan a join converges to is recorded for vxlanctl watch.
+        let links = PlanRecordingLinks(links: HostLinks(network: network), plans: PlanRegistry(state: state), journal: journal)
         return SegmentLifecycle(
-            links: HostLinks(network: network), users: UserRegistry(state: state), locks: state, teardowns: teardowns,
+            links: links, users: UserRegistry(state: state), locks: state, teardowns: teardowns,
             journal: journal, staleAfter: staleAfter, now: { Int(time(nil)) })
     }
 }

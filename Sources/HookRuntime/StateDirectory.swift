@@ -8,6 +8,7 @@ import VXLANCore
 ///     /run/libvirt-vxlan/locks/5001
 ///     /run/libvirt-vxlan/vni/5001/domain-8208a171-bec1-4d3a-b61c-c683a39a1070
 ///     /run/libvirt-vxlan/vni/5001/network-4a70a2fb-8ccb-4ca4-8b9b-b0dc1656def9
+///     /run/libvirt-vxlan/plans/5001
 ///
 /// A user file holds the guest's name and the MACs of its NICs on that VNI, so that a
 /// guest that vanished without `release` can be recognised by its missing taps. Pending
@@ -37,6 +38,8 @@ public struct StateDirectory: SegmentLocks, Sendable {
         (folderEntries(pendingPath) ?? []).compactMap { try? VNI(parsing: $0) }.sorted()
     }
 
+    func planPath(_ vni: VNI) -> String { "\(path)/plans/\(vni)" }
+
     /// Creates `path/components...` folder by folder, mode 0700 (root's business only).
     func makeFolders(_ components: String...) throws(StateError) {
         var current = path
@@ -48,9 +51,10 @@ public struct StateDirectory: SegmentLocks, Sendable {
         }
     }
 
-    /// Writes `text` to `final` atomically (a temporary file, then rename): a reader never
-    /// sees half of it. A crash point in debug builds.
-    func write(_ text: String, atomicallyTo final: String) throws(StateError) {
+    /// Writes `text` to `final` atomically (a temporary file, then rename): a reader sees
+    /// the old file or the new one, never half of one. A crash point in debug builds
+    /// unless `isCrashPoint` is false.
+    func writeAtomically(_ text: String, to final: String, isCrashPoint: Bool = true) throws(StateError) {
         let temporary = final + ".new"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else { throw .system("open", temporary) }
@@ -61,7 +65,7 @@ public struct StateDirectory: SegmentLocks, Sendable {
             throw .system("write", final)
         }
         #if DEBUG
-            FaultInjection.changeSucceeded()
+            if isCrashPoint { FaultInjection.changeSucceeded() }
         #endif
     }
 

@@ -17,7 +17,7 @@ public struct UserRegistry: UserStore, Sendable {
         // Appended by hand: joined(separator:) runs unspecialized here.
         var text = record.name.escapedForMessage + "\n"
         for mac in record.macs { text += mac + "\n" }
-        try state.write(text, atomicallyTo: "\(state.usersPath(vni))/\(user.fileName)")
+        try state.writeAtomically(text, to: "\(state.usersPath(vni))/\(user.fileName)")
     }
 
     /// Forgets `user` on `vni`; returns whether it was recorded.

@@ -90,12 +90,21 @@ public final class NetlinkSession {
         try check("libnl cache \(cacheName)", nl_cache_alloc_name(cacheName, &cache))
         guard let cache else { return }
         defer { nl_cache_free(cache) }
-        kernelError.pointee = lvx_kernel_error()
         let raw = message.take()
-        let sent = nl_send_auto(socket, raw)
-        nlmsg_free(raw)
-        try check(operation(), sent)
-        try check(operation(), nl_cache_pickup(socket, cache))
+        defer { nlmsg_free(raw) }
+        // A dump the kernel interrupted (links changed while it ran: an underlay flap
+        // deletes thousands at once) is complete but inconsistent: ask again, a few times.
+        for attempt in 1...5 {
+            kernelError.pointee = lvx_kernel_error()
+            nlmsg_hdr(raw).pointee.nlmsg_seq = 0  // NL_AUTO_SEQ: a fresh sequence number
+            try check(operation(), nl_send_auto(socket, raw))
+            let picked = nl_cache_pickup(socket, cache)
+            guard picked == -NLE_DUMP_INTR, attempt < 5 else {
+                try check(operation(), picked)
+                break
+            }
+            nl_cache_clear(cache)
+        }
         var object = nl_cache_get_first(cache)
         while let current = object {
             try visit(current)

@@ -85,12 +85,19 @@ public struct SegmentConverger {
     }
 
     func deviceSpec(_ plan: SegmentPlan, underlay: Link?) throws(ConvergeError) -> VXLANDeviceSpec {
+        try Self.deviceSpec(plan, underlay: underlay) { (underlay) throws(ConvergeError) in
+            try netlink { () throws(NetlinkError) in try network.addresses(of: underlay, family: plan.family) }
+        }
+    }
+
+    /// The device `plan` wants on `underlay`, whose addresses `addresses` reads when the
+    /// plan takes its VTEP address from the underlay.
+    static func deviceSpec(
+        _ plan: SegmentPlan, underlay: Link?, addresses: (Link) throws(ConvergeError) -> [IPAddress]
+    ) throws(ConvergeError) -> VXLANDeviceSpec {
         var local = plan.local
         if plan.needsLocalAddress, local == nil, let underlay {
-            let addresses = try netlink { () throws(NetlinkError) in
-                try network.addresses(of: underlay, family: plan.family)
-            }
-            guard let first = addresses.first else {
+            guard let first = try addresses(underlay).first else {
                 throw .noLocalAddress(underlay: underlay.name, family: plan.family)
             }
             local = first
@@ -175,7 +182,7 @@ public struct SegmentConverger {
             }
             return false
         }
-        let differences = self.differences(vxlan.vxlan, spec)
+        let differences = Self.differences(vxlan.vxlan, spec)
         guard vxlan.isOwned(for: plan.vni), bridge.isOwned(for: plan.vni) else {
             guard differences.isEmpty, vxlan.master == bridge.index, vxlan.isUp, bridge.isUp else {
                 throw .foreignDevice(
@@ -248,7 +255,7 @@ public struct SegmentConverger {
     }
 
     /// How an existing device differs from what the plan wants, in iproute2 words.
-    func differences(_ actual: VXLANAttributes?, _ wanted: VXLANDeviceSpec) -> [String] {
+    static func differences(_ actual: VXLANAttributes?, _ wanted: VXLANDeviceSpec) -> [String] {
         guard let actual else { return ["not a vxlan device"] }
         var found: [String] = []
         func compare<T: Equatable>(_ label: String, _ have: T, _ want: T, _ show: (T) -> String) {
@@ -373,7 +380,7 @@ public struct SegmentConverger {
         return link
     }
 
-    private func netlink<T>(_ body: () throws(NetlinkError) -> T) throws(ConvergeError) -> T {
+    func netlink<T>(_ body: () throws(NetlinkError) -> T) throws(ConvergeError) -> T {
         do { return try body() } catch { throw .netlink(error) }
     }
 }

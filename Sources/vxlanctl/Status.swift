@@ -57,10 +57,13 @@ struct Status: ParsableCommand {
             }.filter {
                 !inUse || ($0.owned && !$0.ports.isEmpty)
             }
+            let watcher = WatcherReport(pid: StateDirectory.fromEnvironment().watcherPID())
             if json {
-                try printJSON(StatusReport(segments: reports))
+                try printJSON(StatusReport(segments: reports, watcher: watcher))
             } else {
                 printTable(reports)
+                // Not with --in-use: the package's prerm reads that table alone.
+                if !inUse && vni == nil { print("\n\(watcher)") }
             }
         }
     }
@@ -86,6 +89,23 @@ struct Status: ParsableCommand {
 
 struct StatusReport: Codable {
     var segments: [SegmentReport]
+    var watcher: WatcherReport
+}
+
+/// Whether `vxlanctl watch` runs (it holds the lock of /run/libvirt-vxlan/watch.pid).
+struct WatcherReport: Codable, CustomStringConvertible {
+    var running: Bool
+    var pid: Int32?
+
+    init(pid: Int32?) {
+        self.pid = pid
+        running = pid != nil
+    }
+
+    var description: String {
+        pid.map { "watcher: running (pid \($0)): segments in use are repaired between guest starts" }
+            ?? "watcher: not running: segments are repaired only when a guest starts (vxlanctl watch)"
+    }
 }
 
 /// One VNI as `status` prints it.

@@ -32,7 +32,7 @@ struct VXLANCtl: ParsableCommand {
         version: "0.2.0",
         subcommands: [
             Ensure.self, Teardown.self, Status.self, GarbageCollect.self, NetworkCommand.self, Check.self,
-            Firewall.self, GuestMTU.self, ModifyVXLAN.self, CloudStackCommand.self,
+            Firewall.self, GuestMTU.self, ModifyVXLAN.self, CloudStackCommand.self, Watch.self,
         ])
 }
 

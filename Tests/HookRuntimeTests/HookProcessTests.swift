@@ -70,6 +70,26 @@ final class HookHost: @unchecked Sendable {  // immutable after init; only its c
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(state)/pending")) ?? []).sorted()
     }
 
+    /// `guests` hook processes at once, guest N on VNI 5000 + N % 4: each prepared, then,
+    /// unless it is one of `keeps`, released after a random pause. Returns what failed.
+    func prepareAndRelease(guests: Int, keeping keeps: Set<Int>) -> [String] {
+        let failures = Failures()
+        DispatchQueue.concurrentPerform(iterations: guests) { index in
+            let xml = domainXML("g\(index)", uuid: uuid(index), bridges: ["brvx-\(5000 + index % 4)"])
+            do {
+                let prepare = try hook("qemu", "g\(index)", "prepare", "begin", input: xml)
+                if prepare.status != 0 { failures.add("prepare g\(index): \(prepare.errors)") }
+                usleep(UInt32.random(in: 0...20_000))
+                guard !keeps.contains(index) else { return }
+                let release = try hook("qemu", "g\(index)", "release", "end", input: xml)
+                if release.status != 0 { failures.add("release g\(index): \(release.errors)") }
+            } catch {
+                failures.add("\(error)")
+            }
+        }
+        return failures.all
+    }
+
     func segmentIsComplete(_ vni: Int) throws -> Bool {
         guard let bridge = try namespace.link("brvx-\(vni)"), let vxlan = try namespace.link("vxlan\(vni)") else {
             return false
@@ -219,21 +239,8 @@ struct HookProcessTests {
         let host = try HookHost("storm")
         let guests = 32
         let keeps = Set((0..<guests).filter { $0 % 4 == 0 && $0 / 4 % 2 == 0 })  // guests 0, 8, 16, 24 on VNI 5000
-        let failures = Failures()
-        DispatchQueue.concurrentPerform(iterations: guests) { index in
-            let xml = domainXML("g\(index)", uuid: uuid(index), bridges: ["brvx-\(5000 + index % 4)"])
-            do {
-                let prepare = try host.hook("qemu", "g\(index)", "prepare", "begin", input: xml)
-                if prepare.status != 0 { failures.add("prepare g\(index): \(prepare.errors)") }
-                usleep(UInt32.random(in: 0...20_000))
-                guard !keeps.contains(index) else { return }
-                let release = try host.hook("qemu", "g\(index)", "release", "end", input: xml)
-                if release.status != 0 { failures.add("release g\(index): \(release.errors)") }
-            } catch {
-                failures.add("\(error)")
-            }
-        }
-        #expect(failures.all.isEmpty, "\(failures.all)")
+        let failures = host.prepareAndRelease(guests: guests, keeping: keeps)
+        #expect(failures.isEmpty, "\(failures)")
         #expect(try host.segmentIsComplete(5000))
         #expect(host.users(5000) == keeps.sorted().map { "domain-\(uuid($0))" }.sorted())
         for vni in 5001...5003 {

@@ -9,6 +9,9 @@ public final class FakeLinks: SegmentLinks {
     public private(set) var links: [String: Link] = [:]
     /// VNIs whose ensure fails, with the error to throw.
     public var failingEnsure: [VNI: ConvergeError] = [:]
+    /// VNIs whose vxlan device the host changed under (its VTEP address is gone): ensure
+    /// fails with `ownedDeviceDiffers` until `replaceStale` deletes the device.
+    public var staleVXLANs: Set<VNI> = []
     /// Every status read, by VNI: the lifecycle reads a VNI's links at most once per call.
     public private(set) var statusReads: [VNI] = []
     /// What the reaper staged, and how many group deletions (kernel requests) it made.
@@ -37,8 +40,14 @@ public final class FakeLinks: SegmentLinks {
         links[link.name] = link
     }
 
+    /// A link deleted by hand (`ip link del NAME`).
+    public func delete(_ name: String) {
+        links[name] = nil
+    }
+
     public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
         if let error = failingEnsure[plan.vni] { throw error }
+        if staleVXLANs.contains(plan.vni) { throw Self.staleDevice(plan) }
         var actions: [SegmentConverger.Action] = []
         let group = Ownership.interfaceGroup(for: plan.vni)
         if links[plan.names.bridge.rawValue] == nil {
