@@ -163,7 +163,8 @@ extension SegmentLifecycle {
             }
         }
         // Each plan a join converges to is recorded for vxlanctl watch.
-        let links = PlanRecordingLinks(links: HostLinks(network: network), plans: PlanRegistry(state: state), journal: journal)
+        let links = PlanRecordingLinks(
+            links: HostLinks(network: network), plans: PlanRegistry(state: state), journal: journal)
         return SegmentLifecycle(
             links: links, users: UserRegistry(state: state), locks: state, teardowns: teardowns,
             journal: journal, staleAfter: staleAfter, now: { Int(time(nil)) })
