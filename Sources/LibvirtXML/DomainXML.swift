@@ -14,7 +14,8 @@ extension DomainDescription {
         let domain = root.name == "domain" ? root : try document.requiredNode("domain", at: root)
         self.init(
             name: try document.requiredString("name", at: domain),
-            uuid: document.string("uuid", at: domain),
+            // An empty <uuid/> names no user either: absent, as for libvirt's test domains.
+            uuid: document.string("uuid", at: domain).flatMap { $0.isEmpty ? nil : $0 },
             interfaces: try Self.interfaces(of: domain, in: document))
     }
 

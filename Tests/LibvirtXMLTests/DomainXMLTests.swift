@@ -25,6 +25,12 @@ struct DomainXMLTests {
                 == DomainDescription(name: "t", uuid: nil, interfaces: []))
     }
 
+    /// An empty <uuid/> (found by fuzz-domain-xml: `<uuid offset='utc'/>`) is no UUID.
+    @Test func testEmptyUUIDReadsAsNoUUID() throws {
+        let xml = "<domain type='qemu'><name>capture1</name><uuid offset='utc'/></domain>"
+        #expect(try DomainDescription(parsingDomainXML: Array(xml.utf8)).uuid == nil)
+    }
+
     /// Status XML: <domstatus> around the <domain>.
     @Test func testStatusXMLHasTheDomainInsideDomstatus() throws {
         let domain = try DomainDescription(parsingDomainXML: fixture("domstatus-running.xml"))
