@@ -27,7 +27,7 @@ public struct HostLinks: RepairableLinks {
     }
 
     public func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.Action? {
-        try SegmentConverger(network: network).replaceStale(plan)
+        try converger.replaceStale(plan)
     }
 
     public func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus {

@@ -132,7 +132,8 @@ public struct PendingTeardowns: TeardownQueue {
     }
 }
 
-private func monotonicMilliseconds() -> Int {
+/// Milliseconds on the monotonic clock: the reaper's batching window, the watcher's timers.
+func monotonicMilliseconds() -> Int {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return now.tv_sec * 1000 + now.tv_nsec / 1_000_000

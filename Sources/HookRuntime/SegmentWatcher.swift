@@ -63,33 +63,33 @@ public final class SegmentWatcher {
         self.stop = stop
         let inUse = check(sweep: true)?.inUse ?? 0
         journal.log(.info, "watch: started, \(inUse) segment\(inUse == 1 ? "" : "s") in use, sweep every \(interval) s")
-        var nextSweep = Self.now() + interval * 1000
+        var nextSweep = monotonicMilliseconds() + interval * 1000
         while true {
-            switch wait(stop: stop, milliseconds: max(0, nextSweep - Self.now())) {
+            switch wait(stop: stop, milliseconds: max(0, nextSweep - monotonicMilliseconds())) {
             case .stop:
                 journal.log(.info, "watch: stopped")
                 return
             case .timeout:
                 // A check that could not read the links is tried again in a second.
-                nextSweep = Self.now() + (check(sweep: true) == nil ? 1000 : interval * 1000)
+                nextSweep = monotonicMilliseconds() + (check(sweep: true) == nil ? 1000 : interval * 1000)
             case .events:
                 var overrun = drain()
-                let deadline = Self.now() + 1000
+                let deadline = monotonicMilliseconds() + 1000
                 settling: while true {
-                    switch wait(stop: stop, milliseconds: min(settle, max(0, deadline - Self.now()))) {
+                    switch wait(stop: stop, milliseconds: min(settle, max(0, deadline - monotonicMilliseconds()))) {
                     case .stop:
                         journal.log(.info, "watch: stopped")
                         return
                     case .timeout: break settling
                     case .events: overrun = drain() || overrun
                     }
-                    if Self.now() >= deadline { break }
+                    if monotonicMilliseconds() >= deadline { break }
                 }
                 if overrun { journal.log(.warning, "watch: notifications lost (ENOBUFS): checking every segment") }
                 if check(sweep: overrun) == nil {
-                    nextSweep = Self.now() + 1000
+                    nextSweep = monotonicMilliseconds() + 1000
                 } else if overrun {
-                    nextSweep = Self.now() + interval * 1000
+                    nextSweep = monotonicMilliseconds() + interval * 1000
                 }
             }
         }
@@ -147,17 +147,15 @@ public final class SegmentWatcher {
         return (inUse, repaired)
     }
 
-    /// A guest recorded long enough ago, none of whose NICs is a port of the bridge: it
-    /// may have vanished without `release`, and `collectGarbage` decides under the lock.
-    /// Without a bridge, nobody is forgotten (as `collectGarbage` does).
+    /// A guest that may have vanished without `release` (`UserRecord.mayHaveVanished`):
+    /// `collectGarbage` decides under the lock. Without a bridge, nobody is forgotten (as
+    /// `collectGarbage` does).
     private func mayHaveVanished(_ recorded: [SegmentUser: UserRecord], ports: [Link]?) -> Bool {
         guard let ports else { return false }
         let now = Int(time(nil))
-        // libvirt names a guest's tap after its MAC, fe: in front of the last five bytes.
-        let onBridge = Set(ports.map { $0.address.dropFirst(2) })
+        let taps = GuestTaps(onBridgePorts: ports)
         return recorded.contains { user, record in
-            user.kind == .domain && now - record.since >= staleAfter
-                && !record.macs.contains { onBridge.contains($0.lowercased().dropFirst(2)) }
+            user.kind == .domain && record.mayHaveVanished(now: now, staleAfter: staleAfter, taps: taps)
         }
     }
 
@@ -189,13 +187,6 @@ public final class SegmentWatcher {
             if descriptors[0].revents != 0 { return .stop }
             return descriptors[1].revents != 0 ? .events : .timeout
         }
-    }
-
-    /// Milliseconds on the monotonic clock.
-    static func now() -> Int {
-        var clock = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &clock)
-        return clock.tv_sec * 1000 + clock.tv_nsec / 1_000_000
     }
 }
 

@@ -221,13 +221,10 @@ public struct SegmentLifecycle {
     ) throws(StateError) -> [SegmentUser: UserRecord] {
         let guests = recorded.filter { $0.key.kind == .domain }
         guard !guests.isEmpty, case .success(let status) = links.status, status.bridge != nil else { return recorded }
-        let portMACs = Set(status.ports.map { String($0.address.dropFirst(2)) })
+        let taps = GuestTaps(onBridgePorts: status.ports)
         let now = now()
         var remaining = recorded
-        for (user, record) in guests where now - record.since >= staleAfter {
-            guard !record.macs.contains(where: { portMACs.contains(String($0.lowercased().dropFirst(2))) }) else {
-                continue
-            }
+        for (user, record) in guests where record.mayHaveVanished(now: now, staleAfter: staleAfter, taps: taps) {
             try users.remove(user, from: names.vni)
             remaining[user] = nil
             journal.log(

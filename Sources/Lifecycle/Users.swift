@@ -1,3 +1,4 @@
+import HostNetwork
 import VXLANCore
 
 /// A user of a VNI: a guest (by domain UUID) or a libvirt network (by network UUID),
@@ -48,6 +49,30 @@ public struct UserRecord: Hashable, Sendable {
         self.name = name
         self.macs = macs
         self.since = since
+    }
+}
+
+extension UserRecord {
+    /// Whether the guest this records may have vanished without `release`: recorded at
+    /// least `staleAfter` seconds before `now`, and none of its NICs has a tap among
+    /// `taps`. The lifecycle forgets such a guest; the watcher uses it as a hint.
+    public func mayHaveVanished(now: Int, staleAfter: Int, taps: GuestTaps) -> Bool {
+        now - since >= staleAfter && !macs.contains { taps.holdsTap(ofMAC: $0) }
+    }
+}
+
+/// A bridge's ports as guests' taps: libvirt gives a guest's tap the MAC of its NIC with
+/// fe: in place of the first byte, so the last five bytes tell whose tap a port is.
+public struct GuestTaps {
+    private let lastFiveBytes: Set<Substring>
+
+    public init(onBridgePorts ports: [Link]) {
+        lastFiveBytes = Set(ports.map { $0.address.dropFirst(2) })
+    }
+
+    /// Whether the NIC with MAC `mac` has its tap on the bridge.
+    public func holdsTap(ofMAC mac: String) -> Bool {
+        lastFiveBytes.contains(mac.lowercased().dropFirst(2))
     }
 }
 
