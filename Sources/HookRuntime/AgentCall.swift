@@ -58,10 +58,11 @@ public enum AgentCall {
 }
 
 extension JoinOutcome {
-    /// "VNI 5001: brvx-5001 + vxlan5001 ready, group 239.0.19.137, mtu 1450".
-    public func readyLine(carrier: String) -> String {
+    /// "VNI 5001: brvx-5001 + vxlan5001 ready, group 239.0.19.137, mtu 1450"; `carrier`
+    /// (the group or the mode) only where CloudStack's script prints it.
+    public func readyLine(carrier: String? = nil) -> String {
         let state = borrowed ? "in place (not ours, used as is)" : "ready"
-        return "VNI \(vni): \(names.bridge) + \(names.vxlan) \(state), \(carrier), mtu \(mtu)"
+        return "VNI \(vni): \(names.bridge) + \(names.vxlan) \(state), \(carrier.map { "\($0), " } ?? "")mtu \(mtu)"
     }
 }
 

@@ -223,7 +223,8 @@ public struct SegmentLifecycle {
                 for (user, record) in recorded {
                     try users.remove(user, from: names.vni)
                     dropped.append(Holder(user, record))
-                    journal.log(.warning, "\(context) VNI \(names.vni): --force: forgot \(Holder(user, record)) (\(user))")
+                    journal.log(
+                        .warning, "\(context) VNI \(names.vni): --force: forgot \(Holder(user, record)) (\(user))")
                 }
                 recorded = [:]
                 return dropped.sorted()

@@ -51,8 +51,7 @@ struct Ensure: ParsableCommand {
             }
             if outcome.tookBackTeardown { print("VNI \(vni): pending teardown taken back") }
             for change in outcome.changes { print(change) }
-            let carrier = plan.group.map { "group \($0)" } ?? "\(plan.mode) mode"
-            print(outcome.readyLine(carrier: carrier))
+            print(outcome.readyLine())
         }
     }
 }

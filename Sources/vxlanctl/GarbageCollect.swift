@@ -42,7 +42,9 @@ struct GarbageCollect: ParsableCommand {
             }
             let vnis = Set(owned + host.users.recordedVNIs()).sorted()
             let outcomes: [LeaveOutcome]
-            do { outcomes = try host.lifecycle.collectGarbage(try vnis.map { vni in try config.names(for: vni) }) } catch {
+            do {
+                outcomes = try host.lifecycle.collectGarbage(try vnis.map { vni in try config.names(for: vni) })
+            } catch {
                 throw Failure.host(String(describing: error))
             }
             if json {
