@@ -108,7 +108,7 @@ public struct SegmentConverger {
         _ names: SegmentNames, mtu: Int?, changes: inout [SegmentChange], attempts: Int = createAttempts
     ) throws(ConvergeError) -> Link {
         let name = names.bridge
-        if let bridge = try lookup(name, kind: "bridge") {
+        if var bridge = try lookup(name, kind: "bridge") {
             guard bridge.isOwned(for: names.vni) else { return bridge }
             // Before it comes up (a crash may have left it down after creation).
             if try hideHost(on: bridge) { changes.append(.hidHost(bridge: bridge.name)) }
@@ -118,6 +118,9 @@ public struct SegmentConverger {
                     try kernel.setLink(bridge, up: true, mtu: wrongMTU ? mtu : nil, master: nil)
                 }
                 changes.append(.repairedBridge(bridge.name, mtu: mtu ?? bridge.mtu))
+                // The snapshot as we left it: the vxlan device is judged against it.
+                bridge.isUp = true
+                bridge.mtu = mtu ?? bridge.mtu
             }
             return bridge
         }
@@ -129,7 +132,7 @@ public struct SegmentConverger {
         } catch {
             throw .kernel(error)
         }
-        guard let created = try lookup(name, kind: "bridge") else {
+        guard var created = try lookup(name, kind: "bridge") else {
             throw .wrongKind(name: name.rawValue, kind: nil, expected: "bridge")
         }
         // Created down: no IPv6 address generation first, then up.
@@ -141,6 +144,7 @@ public struct SegmentConverger {
             throw error
         }
         changes.append(.createdBridge(created.name))
+        created.isUp = true
         return created
     }
 
