@@ -107,6 +107,10 @@ let package = Package(
         .target(
             name: "LifecycleFakes", dependencies: ["Lifecycle", "VXLANCore"],
             path: "Tests/LifecycleFakes", swiftSettings: strict),
+        // An in-memory kernel under the converger, for its branches without root.
+        .target(
+            name: "KernelFakes", dependencies: ["HostNetwork", "VXLANCore"], path: "Tests/KernelFakes",
+            swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
         .testTarget(name: "PathProbeTests", dependencies: ["PathProbe", "VXLANCore"], swiftSettings: strict),
         .testTarget(
@@ -130,7 +134,8 @@ let package = Package(
             name: "EndToEndTests", dependencies: ["NamespaceTestSupport", "libvirt-vxlan-hook", "vxlanctl"],
             swiftSettings: strict),
         .testTarget(
-            name: "HostNetworkTests", dependencies: ["HostNetwork", "VXLANCore", "NamespaceTestSupport", "vxlanctl"],
+            name: "HostNetworkTests",
+            dependencies: ["HostNetwork", "VXLANCore", "KernelFakes", "NamespaceTestSupport", "vxlanctl"],
             swiftSettings: strict),
     ]
 )
