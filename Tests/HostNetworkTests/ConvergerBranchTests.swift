@@ -206,10 +206,7 @@ final class ConvergerBranchTests {
     /// made and deleted again and again): a few attempts, then the kernel's error.
     @Test func testACreateThatKeepsMeetingEEXISTEndsWithTheKernelsError() throws {
         kernel.fail(.createBridge, errno: EEXIST, times: 10)
-        guard case .kernel(let error) = try failure() else {
-            Issue.record("not the kernel's error")
-            return
-        }
+        let error = try #require(try failure()?.kernelError)
         #expect(error.errno == EEXIST)
         #expect(kernel.requests.filter { $0.hasPrefix("ip link add brvx-5001") }.count == 3)
     }
@@ -218,10 +215,7 @@ final class ConvergerBranchTests {
 
     @Test func testAFailedVXLANCreateDeletesTheBridgeMadeInTheSameCall() throws {
         kernel.fail(.createVXLAN, errno: EINVAL)
-        guard case .kernel(let error) = try failure() else {
-            Issue.record("not the kernel's error")
-            return
-        }
+        let error = try #require(try failure()?.kernelError)
         #expect(error.errno == EINVAL && error.operation.hasPrefix("ip link add vxlan5001"))
         #expect(kernel.names == ["ul0"])
     }
@@ -229,10 +223,7 @@ final class ConvergerBranchTests {
     @Test func testARollbackThatFailsDoesNotHideTheFirstError() throws {
         kernel.fail(.createVXLAN, errno: EINVAL)
         kernel.fail(.deleteLink, errno: EBUSY)
-        guard case .kernel(let error) = try failure() else {
-            Issue.record("not the kernel's error")
-            return
-        }
+        let error = try #require(try failure()?.kernelError)
         #expect(error.errno == EINVAL)
         #expect(kernel.requests.last == "ip link del dev brvx-5001")
     }
@@ -241,10 +232,7 @@ final class ConvergerBranchTests {
         config.mode = .unicast
         config.remotes = [try #require(IPAddress("192.0.2.2"))]
         kernel.fail(.appendDefaultDestination, errno: ENOMEM)
-        guard case .kernel(let error) = try failure() else {
-            Issue.record("not the kernel's error")
-            return
-        }
+        let error = try #require(try failure()?.kernelError)
         #expect(error.errno == ENOMEM && error.operation.hasPrefix("bridge fdb append"))
         #expect(kernel.names == ["ul0"])
         #expect(Array(kernel.requests.suffix(2)) == ["ip link del dev vxlan5001", "ip link del dev brvx-5001"])
@@ -269,10 +257,7 @@ final class ConvergerBranchTests {
         config.mode = .unicast
         config.remotes = [try #require(IPAddress("192.0.2.2"))]
         kernel.fail(.createVXLAN, errno: ENOBUFS)
-        guard case .kernel(let error) = try failure() else {
-            Issue.record("not the kernel's error")
-            return
-        }
+        let error = try #require(try failure()?.kernelError)
         #expect(error.errno == ENOBUFS)
     }
 
@@ -287,5 +272,13 @@ final class ConvergerBranchTests {
         }
         #expect(kernel.requests.last == "ip link del group \(Ownership.interfaceGroup(for: try VNI(5001)))")
         #expect(kernel.names == ["ul0"])
+    }
+}
+
+extension ConvergeError {
+    /// The kernel's own error, when that is what this is.
+    fileprivate var kernelError: KernelError? {
+        guard case .kernel(let error) = self else { return nil }
+        return error
     }
 }
