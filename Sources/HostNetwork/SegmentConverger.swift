@@ -104,6 +104,7 @@ public struct SegmentConverger {
             underlay: underlay?.index, dstport: plan.dstport, ttl: plan.ttl, learning: plan.learning, mtu: mtu)
     }
 
+    /// The VNI's bridge: found, repaired when it is ours, or made; `changes` says which.
     private func ensureBridge(
         _ names: SegmentNames, mtu: Int?, changes: inout [SegmentChange], attempts: Int = createAttempts
     ) throws(ConvergeError) -> Link {
