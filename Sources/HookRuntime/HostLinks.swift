@@ -14,7 +14,7 @@ public struct HostLinks: RepairableLinks {
 
     /// A netlink session in this process's namespace; in debug builds its changes are
     /// crash points (`FaultInjection`).
-    public static func openNetlink() throws(NetlinkError) -> NetlinkSession {
+    public static func openNetlink() throws(KernelError) -> NetlinkSession {
         let network = try NetlinkSession()
         #if DEBUG
             network.changeSucceeded = FaultInjection.changeSucceeded
@@ -22,19 +22,19 @@ public struct HostLinks: RepairableLinks {
         return network
     }
 
-    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
+    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
         try converger.ensure(plan)
     }
 
-    public func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.Action? {
+    public func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentChange? {
         try converger.replaceStale(plan)
     }
 
     public func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus {
-        do { return try network.status(of: names) } catch { throw .netlink(error) }
+        do { return try network.status(of: names) } catch { throw .kernel(error) }
     }
 
-    public func stage(_ removal: SegmentConverger.Removal) throws(ConvergeError) {
+    public func stage(_ removal: SegmentRemoval) throws(ConvergeError) {
         try converger.stage(removal)
     }
 
@@ -46,5 +46,5 @@ public struct HostLinks: RepairableLinks {
         try converger.deleteStaged(devices)
     }
 
-    private var converger: SegmentConverger { SegmentConverger(network: network) }
+    private var converger: SegmentConverger { SegmentConverger(kernel: network) }
 }

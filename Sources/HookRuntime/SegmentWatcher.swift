@@ -40,7 +40,7 @@ public final class SegmentWatcher {
     public init(
         state: StateDirectory, journal: any LifecycleLog, interval: Int, settle: Int, staleAfter: Int = 300,
         configured: @escaping (VNI) -> SegmentPlan?
-    ) throws(NetlinkError) {
+    ) throws(KernelError) {
         events = try LinkEvents()
         network = try HostLinks.openNetlink()
         users = UserRegistry(state: state)

@@ -1,4 +1,3 @@
-import HostNetwork
 import VXLANCore
 
 /// Every rule of a segment's life on this host, in one place: a user joins a VNI (the
@@ -122,7 +121,7 @@ public struct SegmentLifecycle {
     private func ensure(_ plan: SegmentPlan, context: @autoclosure () -> String) throws(LifecycleError) -> Int {
         do {
             let result = try links.ensure(plan)
-            for action in result.actions { journal.log(.notice, "\(context()) VNI \(plan.vni): \(action)") }
+            for change in result.changes { journal.log(.notice, "\(context()) VNI \(plan.vni): \(change)") }
             if result.borrowed {
                 journal.log(
                     .info,
@@ -313,7 +312,7 @@ public struct SegmentLifecycle {
 
     /// One request for every staged device; then the marks go. On failure both stay, for
     /// the next reaper or a join that takes them back.
-    private func deleteStaged(_ staged: [SegmentConverger.Removal]) {
+    private func deleteStaged(_ staged: [SegmentRemoval]) {
         do {
             let strangers = try links.deleteStaged(staged.flatMap(\.devices))
             if !strangers.isEmpty {
@@ -337,7 +336,7 @@ public struct SegmentLifecycle {
 
     /// Under the VNI's lock: the removal, or nil when the teardown was taken back or is
     /// not wanted any more (then staged devices go back and the mark goes).
-    private func removalIfStillUnused(_ names: SegmentNames) -> SegmentConverger.Removal? {
+    private func removalIfStillUnused(_ names: SegmentNames) -> SegmentRemoval? {
         let context = "teardown VNI \(names.vni)"
         guard teardowns.isMarked(names.vni) else { return nil }
         do {

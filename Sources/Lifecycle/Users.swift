@@ -1,4 +1,3 @@
-import HostNetwork
 import VXLANCore
 
 /// A user of a VNI: a guest (by domain UUID) or a libvirt network (by network UUID),

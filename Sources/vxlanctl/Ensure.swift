@@ -24,7 +24,7 @@ struct Ensure: ParsableCommand {
             let converger = try segment.converger()
             do {
                 let result = try converger.ensure(plan)
-                for action in result.actions { print(action) }
+                for change in result.changes { print(change) }
                 let state = result.borrowed ? "in place (not ours, used as is)" : "ready"
                 print("VNI \(vni): \(plan.names.bridge) + \(plan.names.vxlan) \(state), mtu \(result.mtu)")
             } catch {
@@ -53,7 +53,7 @@ struct Teardown: ParsableCommand {
             let vni = segment.vni
             let names = try segment.configured { try $0.names(for: vni) }
             let converger = try segment.converger()
-            let result: SegmentConverger.TeardownResult
+            let result: TeardownResult
             do { result = try converger.teardown(names) } catch { throw Failure.host(String(describing: error)) }
             switch result {
             case .removed(let actions):

@@ -83,7 +83,7 @@ struct SegmentOptions: ParsableArguments {
     /// The operator's converger reads every fdb it manages: `ensure` also repairs entries
     /// changed by hand, which the hook, trusting the devices' aliases, does not see.
     func converger() throws -> SegmentConverger {
-        SegmentConverger(network: try common.openNetlink(), verifiesForwarding: true)
+        SegmentConverger(kernel: try common.openNetlink(), verifiesForwarding: true)
     }
 }
 
