@@ -89,14 +89,21 @@ extension LeaveOutcome {
 /// `--cloudstack-agent` and the agent's arguments.
 public enum AgentMain {
     public static let flag = "--cloudstack-agent"
+    /// The exit status for a command line that cannot be read (EX_USAGE, as ArgumentParser's).
+    public static let usageStatus: Int32 = 64
 
-    /// `arguments`: the agent's, after the flag. Exit status 64 for a command line that
-    /// cannot be read, as `vxlanctl modifyvxlan` (ArgumentParser) gives.
+    /// Why the agent's command line was refused: one line on stderr, the same from
+    /// `vxlanctl modifyvxlan`; the caller exits with `usageStatus`.
+    public static func report(_ refusal: AgentUsageError) {
+        writeStandardError("modifyvxlan: \(refusal)\n")
+    }
+
+    /// `arguments`: the agent's, after the flag.
     public static func run(_ arguments: [String]) -> Int32 {
         let request: AgentRequest
         do { request = try AgentRequest(parsingArguments: arguments) } catch {
-            writeStandardError("modifyvxlan: \(error)\n")
-            return 64
+            report(error)
+            return usageStatus
         }
         let outcome = AgentCall.run(request, configPath: nil)
         write(outcome.lines.joined(separator: "\n") + "\n", to: STDOUT_FILENO)

@@ -11,19 +11,19 @@ struct HostLinks: RepairableLinks {
     /// See `SegmentConverger.verifiesForwarding`.
     let verifiesForwarding: Bool
 
-    func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
+    func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
         try converger.ensure(plan)
     }
 
-    func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.Action? {
+    func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentChange? {
         try converger.replaceStale(plan)
     }
 
     func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus {
-        do { return try network.status(of: names) } catch { throw .netlink(error) }
+        do { return try network.status(of: names) } catch { throw .kernel(error) }
     }
 
-    func stage(_ removal: SegmentConverger.Removal) throws(ConvergeError) {
+    func stage(_ removal: SegmentRemoval) throws(ConvergeError) {
         try converger.stage(removal)
     }
 
@@ -36,6 +36,6 @@ struct HostLinks: RepairableLinks {
     }
 
     private var converger: SegmentConverger {
-        SegmentConverger(network: network, verifiesForwarding: verifiesForwarding)
+        SegmentConverger(kernel: network, verifiesForwarding: verifiesForwarding)
     }
 }

@@ -28,7 +28,7 @@ public struct SegmentHost {
     public static func open(
         state: StateDirectory = .fromEnvironment(), journal: any LifecycleLog, reaper: PendingTeardowns.Style,
         staleAfter: Int = 300, verifiesForwarding: Bool = false
-    ) throws(NetlinkError) -> SegmentHost {
+    ) throws(KernelError) -> SegmentHost {
         let network = try NetlinkSession()
         #if DEBUG
             // In debug builds every change is a crash point (`FaultInjection`).

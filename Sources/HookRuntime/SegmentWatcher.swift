@@ -41,7 +41,7 @@ public final class SegmentWatcher {
     ///   - configured: the configuration's plan (see `SegmentRepair.configured`).
     public init(
         host: SegmentHost, interval: Int, settle: Int, configured: @escaping (VNI) -> SegmentPlan?
-    ) throws(NetlinkError) {
+    ) throws(KernelError) {
         events = try LinkEvents()
         network = host.network
         users = host.users

@@ -1,4 +1,3 @@
-import HostNetwork
 import VXLANCore
 
 // What the lifecycle's rules did, as values: the journal, vxlanctl (text and --json) and
@@ -52,7 +51,7 @@ public enum KeptReason: Hashable, Sendable, CustomStringConvertible {
 
 extension KeptReason {
     /// Why the links keep a segment; nil when nothing is there to keep.
-    init?(_ result: SegmentConverger.TeardownResult, bridge: InterfaceName) {
+    init?(_ result: TeardownResult, bridge: InterfaceName) {
         switch result {
         case .notOwned(let name): self = .notOwned(name)
         case .inUse(let ports): self = .portsRemain(bridge: bridge.rawValue, ports: ports)
@@ -61,7 +60,7 @@ extension KeptReason {
     }
 }
 
-extension SegmentConverger.TeardownPlan {
+extension TeardownPlan {
     /// Why this plan keeps the segment; nil when it removes it or nothing is there.
     func keptReason(bridge: InterfaceName) -> KeptReason? {
         guard case .leave(let result) = self else { return nil }
@@ -75,7 +74,7 @@ public struct JoinOutcome: Hashable, Sendable {
     /// A pending teardown of the VNI was taken back before the segment was made.
     public var tookBackTeardown: Bool
     /// What making the segment changed; empty when it was complete already.
-    public var changes: [SegmentConverger.Action]
+    public var changes: [SegmentChange]
     /// The segment is an operator's own matching bridge and vxlan device, used as is.
     public var borrowed: Bool
     public var mtu: Int
@@ -89,9 +88,9 @@ public struct JoinOutcome: Hashable, Sendable {
 public enum LeaveDecision: Hashable, Sendable {
     case kept(KeptReason)
     /// Marked for the reaper, which deletes these devices (`SegmentLifecycle.reap`).
-    case teardownPending(SegmentConverger.Removal)
+    case teardownPending(SegmentRemoval)
     /// Deleted by the reaper this call ran inline.
-    case removed(SegmentConverger.Removal)
+    case removed(SegmentRemoval)
     /// Nothing of the segment is on the host.
     case absent
     /// Its teardown could not be decided or marked; the reason is in the journal.
@@ -119,7 +118,7 @@ public struct LeaveOutcome: Hashable, Sendable {
 /// What one reaper run did.
 public struct ReapOutcome: Hashable, Sendable {
     /// Segments deleted, with what went.
-    public var removed: [SegmentConverger.Removal] = []
+    public var removed: [SegmentRemoval] = []
     /// Teardowns taken back or not wanted any more, and why.
     public var kept: [VNI: KeptReason] = [:]
     /// Teardowns left pending after a failure, and the failure.
@@ -145,5 +144,5 @@ public struct ReapOutcome: Hashable, Sendable {
     }
 
     /// What happened to `vni`, if this run looked at it.
-    public func removal(of vni: VNI) -> SegmentConverger.Removal? { removed.first { $0.vni == vni } }
+    public func removal(of vni: VNI) -> SegmentRemoval? { removed.first { $0.vni == vni } }
 }

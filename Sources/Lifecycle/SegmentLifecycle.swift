@@ -1,4 +1,3 @@
-import HostNetwork
 import VXLANCore
 
 /// Every rule of a segment's life on this host, in one place: a user joins a VNI (the
@@ -111,7 +110,7 @@ public struct SegmentLifecycle {
         let tookBack = try takeBackTeardown(of: plan.names, context: context())
         let result = try ensure(plan, context: context())
         return JoinOutcome(
-            names: plan.names, tookBackTeardown: tookBack, changes: result.actions, borrowed: result.borrowed,
+            names: plan.names, tookBackTeardown: tookBack, changes: result.changes, borrowed: result.borrowed,
             mtu: result.mtu, mtuWarnings: [])
     }
 
@@ -137,11 +136,11 @@ public struct SegmentLifecycle {
 
     /// Makes the segment.
     private func ensure(_ plan: SegmentPlan, context: @autoclosure () -> String) throws(LifecycleError)
-        -> SegmentConverger.EnsureResult
+        -> EnsureResult
     {
         do {
             let result = try links.ensure(plan)
-            for action in result.actions { journal.log(.notice, "\(context()) VNI \(plan.vni): \(action)") }
+            for change in result.changes { journal.log(.notice, "\(context()) VNI \(plan.vni): \(change)") }
             if result.borrowed {
                 journal.log(
                     .info,
@@ -402,7 +401,7 @@ public struct SegmentLifecycle {
 
     /// One request for every staged device; then the marks go. On failure both stay, for
     /// the next reaper or a join that takes them back.
-    private func deleteStaged(_ staged: [SegmentConverger.Removal], outcome: inout ReapOutcome) {
+    private func deleteStaged(_ staged: [SegmentRemoval], outcome: inout ReapOutcome) {
         do {
             let strangers = try links.deleteStaged(staged.flatMap(\.devices))
             outcome.strangers += strangers
@@ -429,7 +428,7 @@ public struct SegmentLifecycle {
 
     /// Under the VNI's lock: the removal, or nil when the teardown was taken back or is
     /// not wanted any more (then staged devices go back and the mark goes).
-    private func removalIfStillUnused(_ names: SegmentNames, outcome: inout ReapOutcome) -> SegmentConverger.Removal? {
+    private func removalIfStillUnused(_ names: SegmentNames, outcome: inout ReapOutcome) -> SegmentRemoval? {
         let context = "teardown VNI \(names.vni)"
         guard teardowns.isMarked(names.vni) else { return nil }
         do {

@@ -1,4 +1,3 @@
-import HostNetwork
 import VXLANCore
 
 /// A user of a VNI: a guest (by domain UUID), a libvirt network (by network UUID) or the

@@ -163,10 +163,10 @@ struct TeardownReport: Encodable {
         switch outcome.decision {
         case .removed(let removal):
             result = "removed"
-            deleted = removal.links
+            deleted = removal.devices.map(\.name)
         case .teardownPending(let removal):
             result = "pending"
-            deleted = removal.links
+            deleted = removal.devices.map(\.name)
         case .kept(let reason):
             result = "kept"
             self.reason = reason.description

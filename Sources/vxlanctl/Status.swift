@@ -49,7 +49,7 @@ struct Status: ParsableCommand {
                     segments = try network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
                     context = ReportContext(network: network, destinations: try network.defaultDestinationsByLink())
                 }
-            } catch let error as NetlinkError {
+            } catch let error as KernelError {
                 throw Failure.host(String(describing: error))
             }
             let pending = Set(host.state.pendingTeardowns())

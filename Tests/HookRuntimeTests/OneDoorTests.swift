@@ -52,7 +52,7 @@ struct OneDoorTests {
         let report = try #require(
             try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any], "\(json.output)")
         #expect(report["result"] as? String == "removed")
-        #expect(report["deleted"] as? [String] == ["vxlan5001", "bridge brvx-5001"])
+        #expect(report["deleted"] as? [String] == ["vxlan5001", "brvx-5001"])
         #expect(try !host.exists("brvx-5001"))
 
         let again = try vxlanctl(host, "teardown", "5001")

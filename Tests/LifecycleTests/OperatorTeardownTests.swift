@@ -47,7 +47,7 @@ struct OperatorTeardownTests {
             Issue.record("not removed: \(outcome.decision)")
             return
         }
-        #expect(removal.links == ["vxlan5001", "bridge brvx-5001"])
+        #expect(removal.devices.map(\.name) == ["vxlan5001", "brvx-5001"])
         #expect(host.links.names.isEmpty)
         #expect(host.users.records[try VNI(5001)]?.isEmpty ?? true)
         #expect(host.log.contains(.warning, "vxlanctl teardown VNI 5001: --force: forgot network vx5001"))

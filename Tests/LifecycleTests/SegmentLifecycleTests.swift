@@ -1,4 +1,3 @@
-import HostNetwork
 import Lifecycle
 import LifecycleFakes
 import Testing
@@ -118,7 +117,7 @@ struct SegmentLifecycleTests {
         try join(guestA, [use(5001)])
         try leave(guestA, 5001)
         #expect(host.links.names.isEmpty)
-        #expect(host.links.stagings.map(\.links) == [["vxlan5001", "bridge brvx-5001"]])
+        #expect(host.links.stagings.map(\.deleted) == [[.deletedVXLAN("vxlan5001"), .deletedBridge("brvx-5001")]])
         #expect(host.links.deletions == 1 && host.teardowns.pending.isEmpty)
         #expect(host.log.contains(.notice, "teardown VNI 5001: deleted vxlan5001, deleted bridge brvx-5001"))
     }
