@@ -38,10 +38,8 @@ public enum HookMain {
                 }
                 throw error
             }
-            let lifecycle = SegmentLifecycle.onHost(
-                network: try HostLinks.openNetlink(), state: StateDirectory.fromEnvironment(), journal: journal,
-                reaper: .detached)
-            try HookRunner(config: config, lifecycle: lifecycle, journal: journal).run(call, input: input)
+            let host = try SegmentHost.open(journal: journal, reaper: .detached)
+            try HookRunner(config: config, lifecycle: host.lifecycle, journal: journal).run(call, input: input)
             return 0
         } catch {
             let message = "\(error)"

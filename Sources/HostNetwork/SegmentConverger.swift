@@ -26,7 +26,7 @@ public struct SegmentConverger {
     // MARK: - ensure
 
     public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
-        let underlay = try resolveUnderlay(plan.underlay)
+        let underlay = try kernel.underlay(named: plan.underlay)
         let spec = try deviceSpec(plan, underlay: underlay)
         var changes: [SegmentChange] = []
         let bridge = try ensureBridge(plan.names, mtu: spec.mtu, changes: &changes)
@@ -56,23 +56,6 @@ public struct SegmentConverger {
                 break
             }
         }
-    }
-
-    /// The underlay device, or its bridge when it is a bridge port (CloudStack's traffic
-    /// label may name `eth1` inside `cloudbr1`, which holds the address).
-    public func resolveUnderlay(_ name: InterfaceName?) throws(ConvergeError) -> Link? {
-        guard let name else { return nil }
-        guard var link = try request({ () throws(KernelError) in try kernel.link(named: name.rawValue) }) else {
-            throw .underlayMissing(name)
-        }
-        if link.master != 0,
-            let master = try request({ () throws(KernelError) in try kernel.link(index: link.master) }),
-            master.kind == "bridge"
-        {
-            link = master
-        }
-        guard link.isUp else { throw .underlayDown(link.name) }
-        return link
     }
 
     func deviceSpec(_ plan: SegmentPlan, underlay: Link?) throws(ConvergeError) -> VXLANDeviceSpec {

@@ -45,7 +45,7 @@ public struct LinkTable {
         }
     }
 
-    /// The underlay as `SegmentConverger.resolveUnderlay` finds it: the named device, or its
+    /// The underlay as `NetlinkSession.underlay(named:)` finds it: the named device, or its
     /// bridge when it is a bridge port.
     func underlay(_ name: InterfaceName) -> Link? {
         guard let link = byName[name.rawValue] else { return nil }
@@ -113,7 +113,7 @@ extension SegmentConverger {
             let vxlan = try request({ () throws(KernelError) in try kernel.link(named: plan.names.vxlan.rawValue) }),
             vxlan.isOwned(for: plan.vni), let actual = vxlan.vxlan
         else { return nil }
-        let wanted = try deviceSpec(plan, underlay: try resolveUnderlay(plan.underlay))
+        let wanted = try deviceSpec(plan, underlay: try kernel.underlay(named: plan.underlay))
         var followingHost = wanted
         followingHost.underlay = wanted.underlay.map { _ in actual.underlay }
         if plan.local == nil, wanted.local != nil { followingHost.local = actual.local }

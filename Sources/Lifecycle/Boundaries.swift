@@ -37,8 +37,10 @@ public protocol TeardownQueue {
     /// Every pending teardown, by ascending VNI.
     func marked() -> [SegmentNames]
     /// Makes sure a reaper (`SegmentLifecycle.reap`) runs soon. Called with no VNI lock
-    /// held: the reaper takes the locks of every pending VNI.
-    func wake()
+    /// held: the reaper takes the locks of every pending VNI. Returns what the reaper did
+    /// when it ran in this process before returning (vxlanctl), nil when it runs elsewhere
+    /// or later (the hook's detached reaper).
+    func wake() -> ReapOutcome?
 }
 
 /// Who uses which VNI. Only touched while the VNI's lock is held.

@@ -107,10 +107,12 @@ public final class FakeLinks: SegmentLinks {
 }
 
 /// Pending teardowns in memory; `wake` only counts (a test runs the reaper when it wants
-/// to, as the real one runs later in another process).
+/// to, as the real one runs later in another process), unless `inlineReaper` is set (as
+/// vxlanctl reaps before returning).
 public final class FakeTeardowns: TeardownQueue {
     public var pending: [VNI: SegmentNames] = [:]
     public private(set) var wakes = 0
+    public var inlineReaper: (() -> ReapOutcome)?
 
     public init() {}
 
@@ -118,7 +120,10 @@ public final class FakeTeardowns: TeardownQueue {
     public func unmark(_ vni: VNI) throws(StateError) { pending[vni] = nil }
     public func isMarked(_ vni: VNI) -> Bool { pending[vni] != nil }
     public func marked() -> [SegmentNames] { pending.values.sorted { $0.vni < $1.vni } }
-    public func wake() { wakes += 1 }
+    public func wake() -> ReapOutcome? {
+        wakes += 1
+        return inlineReaper?()
+    }
 }
 
 /// User records in memory, stamped with the time they were written (as a file's mtime).
