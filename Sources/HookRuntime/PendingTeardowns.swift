@@ -17,20 +17,35 @@ import VXLANCore
 public struct PendingTeardowns: TeardownQueue {
     public let state: StateDirectory
     public let style: Style
-    /// `SegmentLifecycle.reap` over a netlink socket of its own, made where it runs: a
-    /// socket belongs to one process, and a detached child closes every inherited one.
-    /// Returns the VNIs it left pending.
+    /// `SegmentLifecycle.reap` over a netlink socket of its own, made where it runs (a
+    /// socket belongs to one process). Returns the VNIs it left pending.
     let reaper: () -> [VNI]
 
-    /// Where the reaper runs.
+    /// Where the reaper runs: in the process that wakes it, or in a program started with
+    /// posix_spawn, never in a copy of a process (which may have threads: vxlanctl links
+    /// Foundation) that goes on running Swift code.
+    ///
+    /// - The hook (`detached`) starts the reaper as a program: posix_spawn of the worker
+    ///   it is (/proc/self/exe) with `ReaperMain.flag`, in a session of its own, stdio on
+    ///   /dev/null, the reaper lock on descriptor 3 and nothing else open, so libvirt's
+    ///   pipes close when the hook exits (virt-manager #299). The hook does not wait for
+    ///   it: it exits at once, and init adopts and reaps the reaper.
+    /// - The watcher (`inlineIfIdle`) reaps in its own loop, where it already runs: no
+    ///   child to reap, no batching wait (a sweep's collections are one burst already).
+    /// - vxlanctl gc and the CloudStack agent (`inline`) reap before they answer.
     public enum Style: Sendable {
-        /// In a detached child (`DetachedChild`) holding the reaper lock, after a short
-        /// wait that lets the teardowns of a burst of hook calls (a host being emptied)
-        /// join one batch: the hook, whose caller must not wait for the kernel.
+        /// In the worker started with `ReaperMain.flag` (`ReaperMain.start`), which holds
+        /// the reaper lock and waits a little first, so the teardowns of a burst of hook
+        /// calls (a host being emptied) join one batch: the hook, whose caller must not
+        /// wait for the kernel. Only the worker, which can start itself, uses it.
         case detached
         /// In this process, once the reaper lock is free: vxlanctl, whose caller wants
         /// to see the result.
         case inline
+        /// In this process at once, unless a reaper runs (which looks again after
+        /// letting go, and finds the mark): the watcher, which must not wait for
+        /// another's reaper.
+        case inlineIfIdle
     }
 
     /// The batch closes once no mark has arrived for `quietMilliseconds`, or after
@@ -85,14 +100,14 @@ public struct PendingTeardowns: TeardownQueue {
         case .inline:
             while flock(descriptor, LOCK_EX) != 0 { guard errno == EINTR else { return } }
             reapWhileMarked(holding: descriptor)
-        case .detached:
+        case .inlineIfIdle:
             // Held by a running reaper: it looks again after letting go, and finds our mark.
             guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return }
-            let started = DetachedChild.run(keeping: descriptor) {
-                reapWhileMarked(holding: DetachedChild.keptDescriptor, batching: true)
-            }
-            // No child (fork failed): then libvirt waits for the deletion.
-            if !started { reapWhileMarked(holding: descriptor) }
+            reapWhileMarked(holding: descriptor)
+        case .detached:
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return }
+            // No reaper started (posix_spawn failed): then libvirt waits for the deletion.
+            if !ReaperMain.start(holding: descriptor) { reapWhileMarked(holding: descriptor) }
         }
     }
 
@@ -101,7 +116,7 @@ public struct PendingTeardowns: TeardownQueue {
     /// look) and nobody else took the lock meanwhile.
     /// Rounds are bounded: a mark that keeps failing (its lock cannot be taken) must
     /// not keep a reaper alive; the next wake tries again.
-    private func reapWhileMarked(holding descriptor: Int32, batching: Bool = false) {
+    func reapWhileMarked(holding descriptor: Int32, batching: Bool = false) {
         for _ in 0..<64 {
             if batching { waitForBurstToEnd() }
             let left = Set(reaper())
@@ -154,14 +169,7 @@ extension SegmentLifecycle {
         staleAfter: Int = 300
     ) -> SegmentLifecycle {
         let teardowns = PendingTeardowns(state: state, style: style) {
-            do {
-                let own = try HostLinks.openNetlink()
-                return onHost(network: own, state: state, journal: journal, reaper: style, staleAfter: staleAfter)
-                    .reap()
-            } catch {
-                journal.log(.error, "teardown: \(error)")
-                return state.pendingTeardowns()
-            }
+            reapOnHost(state: state, journal: journal, reaper: style, staleAfter: staleAfter)
         }
         // Each plan a join converges to is recorded for vxlanctl watch.
         let links = PlanRecordingLinks(
@@ -169,5 +177,18 @@ extension SegmentLifecycle {
         return SegmentLifecycle(
             links: links, users: UserRegistry(state: state), locks: state, teardowns: teardowns,
             journal: journal, staleAfter: staleAfter, now: { Int(time(nil)) })
+    }
+
+    /// `reap` over a netlink socket of its own: the body of every reaper on this host.
+    static func reapOnHost(
+        state: StateDirectory, journal: any LifecycleLog, reaper style: PendingTeardowns.Style, staleAfter: Int = 300
+    ) -> [VNI] {
+        do {
+            let own = try HostLinks.openNetlink()
+            return onHost(network: own, state: state, journal: journal, reaper: style, staleAfter: staleAfter).reap()
+        } catch {
+            journal.log(.error, "teardown: \(error)")
+            return state.pendingTeardowns()
+        }
     }
 }

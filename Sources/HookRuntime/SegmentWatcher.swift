@@ -47,10 +47,10 @@ public final class SegmentWatcher {
         repair = SegmentRepair(
             links: HostLinks(network: network), users: users, locks: state, plans: PlanRegistry(state: state),
             configured: configured)
-        // Forgetting vanished guests tears down through the batched queue; the reaper runs
-        // detached, so the watcher never waits out a deletion.
+        // Forgetting vanished guests tears down through the queue; the watcher reaps in
+        // its own loop (`PendingTeardowns.Style`), unless a hook's reaper runs.
         lifecycle = SegmentLifecycle.onHost(
-            network: network, state: state, journal: journal, reaper: .detached, staleAfter: staleAfter)
+            network: network, state: state, journal: journal, reaper: .inlineIfIdle, staleAfter: staleAfter)
         self.journal = journal
         self.interval = interval
         self.settle = settle

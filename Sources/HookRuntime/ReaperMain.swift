@@ -1,0 +1,108 @@
+import Glibc
+import Lifecycle
+import VXLANCore
+
+/// The reaper as a program: the hook worker executed with `flag` by a hook call whose
+/// release left a teardown pending (`PendingTeardowns.Style.detached`). libvirt runs the
+/// hook synchronously and deleting devices costs a kernel RCU grace period (~30 ms) per
+/// device that nobody needs to wait for, so the hook starts this and exits.
+///
+/// libvirt requires of anything a hook leaves running that it hold none of libvirt's
+/// descriptors (an inherited stdout or stderr pipe hangs the caller's `virsh` until it
+/// exits, virt-manager #299) and sit in a session of its own: `start` sees to both.
+public enum ReaperMain {
+    public static let flag = "--reap"
+
+    /// Where the reaper finds the reaper lock, held (the descriptor after stderr).
+    static let lockDescriptor = STDERR_FILENO + 1
+
+    /// Holding the reaper lock on `lockDescriptor`: waits for the burst of releases to
+    /// end, reaps every mark until none is left, exits. The configuration is not read
+    /// (the marks name the devices); the state folder is the hook's
+    /// (`LIBVIRT_VXLAN_STATE_DIR` or /run/libvirt-vxlan).
+    public static func run() -> Int32 {
+        // Where glibc could not close the rest at spawn (before 2.34), here.
+        closefrom(lockDescriptor + 1)
+        let state = StateDirectory.fromEnvironment()
+        guard holdsReaperLock(of: state) else {
+            let lock = state.lockPath(name: "reaper")
+            writeStandardError(
+                "libvirt-vxlan-hook: \(flag) expects the held lock \(lock) on descriptor \(lockDescriptor); "
+                    + "the hook starts it\n")
+            return 64
+        }
+        let journal = Journal()
+        let teardowns = PendingTeardowns(state: state, style: .detached) {
+            SegmentLifecycle.reapOnHost(state: state, journal: journal, reaper: .detached)
+        }
+        teardowns.reapWhileMarked(holding: lockDescriptor, batching: true)
+        return 0
+    }
+
+    /// Whether `lockDescriptor` is the reaper lock file, and held through it: flock on a
+    /// descriptor whose open file holds the lock succeeds at once.
+    private static func holdsReaperLock(of state: StateDirectory) -> Bool {
+        var held = stat()
+        var named = stat()
+        guard fstat(lockDescriptor, &held) == 0, stat(state.lockPath(name: "reaper"), &named) == 0,
+            held.st_dev == named.st_dev, held.st_ino == named.st_ino
+        else { return false }
+        return flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0
+    }
+
+    /// Starts the reaper with posix_spawn, handing it `lock` (held); returns false when
+    /// it could not start, and the caller then reaps itself. The caller does not wait for
+    /// it: the hook exits right away, and init adopts the reaper and collects its status.
+    ///
+    /// The program is /proc/self/exe, the running worker's own file: a package upgrade
+    /// that replaced the worker since this call started still gets the reaper of the
+    /// version that wrote the marks, and no path is read or resolved here. (If the
+    /// kernel or AppArmor refuse the replaced file, posix_spawn fails: reaped inline.)
+    static func start(holding lock: Int32) -> Bool {
+        // Above the standard streams whatever the lock's number, then dup2'ed onto
+        // `lockDescriptor`, which clears close-on-exec there only.
+        let kept = fcntl(lock, F_DUPFD_CLOEXEC, 10)
+        guard kept >= 0 else { return false }
+        defer { close(kept) }
+        var actions = posix_spawn_file_actions_t()
+        guard posix_spawn_file_actions_init(&actions) == 0 else { return false }
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var ready = posix_spawn_file_actions_adddup2(&actions, kept, lockDescriptor) == 0
+        for standard in STDIN_FILENO...STDERR_FILENO {
+            ready = ready && posix_spawn_file_actions_addopen(&actions, standard, "/dev/null", O_RDWR, 0) == 0
+        }
+        if let closeFrom = addCloseFrom { ready = ready && closeFrom(&actions, lockDescriptor + 1) == 0 }
+        guard ready else { return false }
+
+        var attributes = posix_spawnattr_t()
+        guard posix_spawnattr_init(&attributes) == 0 else { return false }
+        defer { posix_spawnattr_destroy(&attributes) }
+        // A clean signal state: nothing blocked, every action at its default.
+        var none = sigset_t()
+        var all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        let flags = newSession | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        guard posix_spawnattr_setflags(&attributes, Int16(flags)) == 0 else { return false }
+
+        #if DEBUG
+            FaultInjection.handOn()
+        #endif
+        let arguments = [strdup("libvirt-vxlan-reaper"), strdup(flag), nil]
+        defer { arguments.forEach { free($0) } }
+        var pid = pid_t()
+        return posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, arguments, environ) == 0
+    }
+
+    /// POSIX_SPAWN_SETSID (glibc 2.26), which the Glibc module does not import.
+    private static let newSession: Int32 = 0x80
+
+    /// glibc's posix_spawn_file_actions_addclosefrom_np (2.34), which the Glibc module
+    /// does not import; nil before 2.34 (then `run` closes the rest).
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let addCloseFrom: AddCloseFrom? = dlsym(
+        UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np"
+    ).map { unsafeBitCast($0, to: AddCloseFrom.self) }
+}
