@@ -30,8 +30,10 @@ public struct PendingTeardowns: TeardownQueue {
     ///   /dev/null, the reaper lock on descriptor 3 and nothing else open, so libvirt's
     ///   pipes close when the hook exits (virt-manager #299). The hook does not wait for
     ///   it: it exits at once, and init adopts and reaps the reaper.
-    /// - The watcher (`inlineIfIdle`) reaps in its own loop, where it already runs: no
-    ///   child to reap, no batching wait (a sweep's collections are one burst already).
+    /// - The watcher (`inlineIfIdle`) reaps in its own loop, where it already runs, each
+    ///   collection as it makes it, without the batching wait: no child to collect (a
+    ///   long-lived parent would have to), and a reaper already running (a hook's)
+    ///   reaps the watcher's marks too.
     /// - vxlanctl gc and the CloudStack agent (`inline`) reap before they answer.
     public enum Style: Sendable {
         /// In the worker started with `ReaperMain.flag` (`ReaperMain.start`), which holds

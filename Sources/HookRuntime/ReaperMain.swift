@@ -23,6 +23,7 @@ public enum ReaperMain {
     public static func run() -> Int32 {
         // Where glibc could not close the rest at spawn (before 2.34), here.
         closefrom(lockDescriptor + 1)
+        nameProcess()
         let state = StateDirectory.fromEnvironment()
         guard holdsReaperLock(of: state) else {
             let lock = state.lockPath(name: "reaper")
@@ -38,6 +39,19 @@ public enum ReaperMain {
         teardowns.reapWhileMarked(holding: lockDescriptor, batching: true)
         return 0
     }
+
+    /// Started as /proc/self/exe, the process is named "exe" in ps, top and the
+    /// journal's _COMM: named after what it does instead (prctl, which takes varargs,
+    /// does not import).
+    private static func nameProcess() {
+        let descriptor = open("/proc/self/comm", O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        write(name, to: descriptor)
+        close(descriptor)
+    }
+
+    /// The reaper's process name (at most 15 bytes), and its argv[0].
+    static let name = "vxlan-reaper"
 
     /// Whether `lockDescriptor` is the reaper lock file, and held through it: flock on a
     /// descriptor whose open file holds the lock succeeds at once.
@@ -90,7 +104,7 @@ public enum ReaperMain {
         #if DEBUG
             FaultInjection.handOn()
         #endif
-        let arguments = [strdup("libvirt-vxlan-reaper"), strdup(flag), nil]
+        let arguments = [strdup(name), strdup(flag), nil]
         defer { arguments.forEach { free($0) } }
         var pid = pid_t()
         return posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, arguments, environ) == 0

@@ -32,6 +32,11 @@ struct ReaperProcessTests {
         try #require(reapers.count == 1, "reapers: \(reapers)")
         let reaper = reapers[0]
         #expect(sessionID(of: reaper) == reaper, "the reaper is not in a session of its own")
+        // Named by the reaper itself once it runs (started as /proc/self/exe: "exe").
+        #expect(
+            eventually(seconds: 5) {
+                (try? String(contentsOfFile: "/proc/\(reaper)/comm", encoding: .utf8)) == "vxlan-reaper\n"
+            })
         let descriptors = openDescriptors(of: reaper)
         #expect((0...2).allSatisfy { descriptors[$0] == "/dev/null" }, "\(descriptors)")
         #expect(descriptors[3] == host.state + "/locks/reaper", "\(descriptors)")
