@@ -26,10 +26,10 @@ public struct PendingTeardowns: TeardownQueue {
     /// Foundation) that goes on running Swift code.
     ///
     /// - The hook (`detached`) starts the reaper as a program: posix_spawn of the worker
-    ///   it is (/proc/self/exe) with `ReaperMain.flag`, in a session of its own, stdio on
-    ///   /dev/null, the reaper lock on descriptor 3 and nothing else open, so libvirt's
-    ///   pipes close when the hook exits (virt-manager #299). The hook does not wait for
-    ///   it: it exits at once, and init adopts and reaps the reaper.
+    ///   it is (readlink /proc/self/exe) with `ReaperMain.flag`, in a session of its own,
+    ///   stdio on /dev/null, the reaper lock on descriptor 3 and nothing else open, so
+    ///   libvirt's pipes close when the hook exits (virt-manager #299). The hook does not
+    ///   wait for it: it exits at once, and init adopts the reaper and collects it.
     /// - The watcher (`inlineIfIdle`) reaps in its own loop, where it already runs, each
     ///   collection as it makes it, without the batching wait: no child to collect (a
     ///   long-lived parent would have to), and a reaper already running (a hook's)

@@ -40,9 +40,8 @@ public enum ReaperMain {
         return 0
     }
 
-    /// Started as /proc/self/exe, the process is named "exe" in ps, top and the
-    /// journal's _COMM: named after what it does instead (prctl, which takes varargs,
-    /// does not import).
+    /// Named after what it does in ps, top and the journal's _COMM, not after the
+    /// worker's file (prctl, which takes varargs, does not import).
     private static func nameProcess() {
         let descriptor = open("/proc/self/comm", O_WRONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return }
@@ -68,10 +67,14 @@ public enum ReaperMain {
     /// it could not start, and the caller then reaps itself. The caller does not wait for
     /// it: the hook exits right away, and init adopts the reaper and collects its status.
     ///
-    /// The program is /proc/self/exe, the running worker's own file: a package upgrade
-    /// that replaced the worker since this call started still gets the reaper of the
-    /// version that wrote the marks, and no path is read or resolved here. (If the
-    /// kernel or AppArmor refuse the replaced file, posix_spawn fails: reaped inline.)
+    /// The program is the file readlink(/proc/self/exe) names, the worker this process
+    /// runs (as the launcher finds the worker). Not /proc/self/exe itself: under
+    /// valgrind (Benchmarks/instructions) that is valgrind's tool, which would start and
+    /// exit with posix_spawn reporting success and the mark left for the next wake;
+    /// valgrind answers the readlink with the worker's name. A package upgrade that replaced the worker
+    /// while this call ran leaves the name "… (deleted)": posix_spawn fails and the hook
+    /// reaps inline, once. Every later call runs the new worker, whose reaper reads the
+    /// marks the old one left (they outlive an upgrade in /run anyway).
     static func start(holding lock: Int32) -> Bool {
         // Above the standard streams whatever the lock's number, then dup2'ed onto
         // `lockDescriptor`, which clears close-on-exec there only.
@@ -104,10 +107,12 @@ public enum ReaperMain {
         #if DEBUG
             FaultInjection.handOn()
         #endif
+        var program = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard readlink("/proc/self/exe", &program, program.count - 1) > 0 else { return false }
         let arguments = [strdup(name), strdup(flag), nil]
         defer { arguments.forEach { free($0) } }
         var pid = pid_t()
-        return posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, arguments, environ) == 0
+        return posix_spawn(&pid, program, &actions, &attributes, arguments, environ) == 0
     }
 
     /// POSIX_SPAWN_SETSID (glibc 2.26), which the Glibc module does not import.

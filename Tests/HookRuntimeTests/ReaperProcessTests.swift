@@ -32,7 +32,7 @@ struct ReaperProcessTests {
         try #require(reapers.count == 1, "reapers: \(reapers)")
         let reaper = reapers[0]
         #expect(sessionID(of: reaper) == reaper, "the reaper is not in a session of its own")
-        // Named by the reaper itself once it runs (started as /proc/self/exe: "exe").
+        // Named by the reaper itself once it runs.
         #expect(
             eventually(seconds: 5) {
                 (try? String(contentsOfFile: "/proc/\(reaper)/comm", encoding: .utf8)) == "vxlan-reaper\n"
