@@ -107,12 +107,23 @@ public enum ReaperMain {
         #if DEBUG
             FaultInjection.handOn()
         #endif
-        var program = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard readlink("/proc/self/exe", &program, program.count - 1) > 0 else { return false }
-        let arguments = [strdup(name), strdup(flag), nil]
-        defer { arguments.forEach { free($0) } }
-        var pid = pid_t()
-        return posix_spawn(&pid, program, &actions, &attributes, arguments, environ) == 0
+        // On the stack, not in arrays: what the release that starts it pays.
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(PATH_MAX)) { program in
+            guard let path = program.baseAddress else { return false }
+            let length = readlink("/proc/self/exe", path, program.count)
+            // A name that fills the buffer may have been cut short.
+            guard length > 0, length < program.count else { return false }
+            path[length] = 0
+            return withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<CChar>?.self, capacity: 3) { arguments in
+                guard let argv = arguments.baseAddress else { return false }
+                arguments.initialize(repeating: nil)
+                arguments[0] = strdup(name)
+                arguments[1] = strdup(flag)
+                defer { arguments.forEach { free($0) } }
+                var pid = pid_t()
+                return posix_spawn(&pid, path, &actions, &attributes, argv, environ) == 0
+            }
+        }
     }
 
     /// POSIX_SPAWN_SETSID (glibc 2.26), which the Glibc module does not import.
