@@ -32,6 +32,11 @@ struct ReaperProcessTests {
         try #require(reapers.count == 1, "reapers: \(reapers)")
         let reaper = reapers[0]
         #expect(sessionID(of: reaper) == reaper, "the reaper is not in a session of its own")
+        #expect(
+            eventually(seconds: 5) {
+                (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(reaper)/cmdline")))
+                    == Data("vxlan-reaper\0--reap\0".utf8)
+            })
         // Named by the reaper itself once it runs.
         #expect(
             eventually(seconds: 5) {
@@ -71,6 +76,33 @@ struct ReaperProcessTests {
         close(blocker)
         #expect(try host.collectGarbage().status == 0)
         #expect(host.pending.isEmpty)
+        #expect(try !host.exists("brvx-5001") && !host.exists("vxlan5001"))
+    }
+
+    /// A worker deleted while its call runs (as a package upgrade replaces it) cannot
+    /// start itself as the reaper (readlink names "… (deleted)"): the release then reaps
+    /// inline, and the segment is gone when it returns.
+    @Test func testAReleaseWhoseWorkerWasReplacedReapsInline() throws {
+        let host = try HookHost("reaper-upgrade")
+        let xml = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
+        #expect(try host.hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
+        let worker = host.folder.path + "/libvirt-vxlan-hook"
+        try FileManager.default.copyItem(atPath: builtProduct("libvirt-vxlan-hook"), toPath: worker)
+        let input = open(try host.folder.write("g1.xml", xml), O_RDONLY | O_CLOEXEC)
+        defer { close(input) }
+        // The release waits for the VNI's lock: the worker is deleted before it wakes a reaper.
+        let blocker = try host.holdLock("5001")
+        let release = try ChildProcess(
+            ["ip", "netns", "exec", host.namespace.name, worker, "--kind", "qemu", "g1", "release", "end", "-"],
+            environment: ["LIBVIRT_VXLAN_CONFIG": host.config, "LIBVIRT_VXLAN_STATE_DIR": host.state], stdin: input)
+        try #require(
+            eventually(seconds: 10) {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(release.pid)/exe")) == worker
+            })
+        try FileManager.default.removeItem(atPath: worker)
+        close(blocker)
+        #expect(Spawn.ExitStatus(waitStatus: release.wait()) == Spawn.ExitStatus(waitStatus: 0))
+        #expect(host.pending.isEmpty && host.reapers().isEmpty)
         #expect(try !host.exists("brvx-5001") && !host.exists("vxlan5001"))
     }
 }
@@ -128,16 +160,16 @@ extension HookHost {
         return flock(descriptor, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK
     }
 
-    /// The running reapers (`libvirt-vxlan-hook --reap`) of this host's state folder.
+    /// The processes that hold this host's reaper lock as descriptor 3, this one aside:
+    /// its reapers, from the moment posix_spawn has set their descriptors up (their
+    /// command line and environment appear only once exec is done, after the hook that
+    /// started them may have exited).
     func reapers() -> [pid_t] {
+        let lock = state + "/locks/reaper"
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { pid_t($0) }.filter { pid in
-            guard let command = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")),
-                command.split(separator: 0).dropFirst().first.map({ Data($0) }) == Data("--reap".utf8),
-                let environment = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))
-            else { return false }
-            let ours = Data("LIBVIRT_VXLAN_STATE_DIR=\(state)".utf8)
-            return environment.split(separator: 0).contains { Data($0) == ours }
+            pid != getpid()
+                && (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/3")) == lock
         }.sorted()
     }
 }
