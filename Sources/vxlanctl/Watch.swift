@@ -66,8 +66,9 @@ struct Watch: ParsableCommand {
             let explicit = options.config
             let watcher: SegmentWatcher
             do {
-                // Detached reaper: the watcher never waits out a deletion.
-                let host = try options.openHost(reaper: .detached, staleAfter: grace, journal: journal)
+                // The watcher reaps in its own loop, unless a hook's reaper runs
+                // (`PendingTeardowns.Style.inlineIfIdle`).
+                let host = try options.openHost(reaper: .inlineIfIdle, staleAfter: grace, journal: journal)
                 watcher = try SegmentWatcher(
                     host: host, interval: interval, settle: settle,
                     configured: { vni in
