@@ -27,7 +27,9 @@ let hookModule: [SwiftSetting] =
 let hotFunctions = Context.packageDirectory + "/Sources/libvirt-vxlan-hook/hot-functions.order"
 let hookLink =
     ["-use-ld=lld"]
-    + ["-z", "pack-relative-relocs", "--no-export-dynamic", "--symbol-ordering-file=\(hotFunctions)"].flatMap { ["-Xlinker", $0] }
+    + ["-z", "pack-relative-relocs", "--no-export-dynamic", "--symbol-ordering-file=\(hotFunctions)"].flatMap {
+        ["-Xlinker", $0]
+    }
 
 let package = Package(
     name: "libvirt-vxlan",
