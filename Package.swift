@@ -49,6 +49,8 @@ let package = Package(
             providers: [.apt(["libvirt-dev"])]),
         // syslog(3) without C varargs (libc: nothing to link).
         .systemLibrary(name: "CSyslog"),
+        // Atomic adds on counters in a file several processes map (header only).
+        .systemLibrary(name: "CAtomic"),
 
         // Pure logic: configuration, names, VNIs, addresses, the plan. Imports no C library.
         .target(name: "VXLANCore", swiftSettings: hookModule),
@@ -73,7 +75,8 @@ let package = Package(
         // The hook at run time: argv and stdin, dispatch, configuration file, user records
         // and locks under /run, the journal, the detached teardown.
         .target(
-            name: "HookRuntime", dependencies: ["CSyslog", "VXLANCore", "LibvirtXML", "HostNetwork", "Lifecycle"],
+            name: "HookRuntime",
+            dependencies: ["CAtomic", "CSyslog", "VXLANCore", "LibvirtXML", "HostNetwork", "Lifecycle"],
             swiftSettings: hookModule),
 
         // The libvirt hook: argv + stdin -> HookRuntime. Links no libvirt (start-up cost).
