@@ -42,7 +42,7 @@ public enum HookMain {
 
     /// The call acted on: its exit status, and how it ended for the counters.
     private static func act(_ call: HookCall, input readInput: () throws -> [UInt8]) -> (Int32, HookOutcome) {
-        let journal = Journal(echo: getenv("LIBVIRT_VXLAN_HOOK_ECHO") != nil)
+        let journal = Journal(echo: getenv("LIBVIRT_VXLAN_HOOK_ECHO") != nil, fields: journalFields(call))
         do {
             let input = try readInput()
             let config: Config
@@ -53,7 +53,7 @@ public enum HookMain {
                     journal.log(
                         .warning,
                         "\(call.driver) \(call.operation) \(call.subOperation) \(call.object.escapedForMessage): "
-                            + "\(error); no VXLAN segment concerned, allowed")
+                            + "\(error); no VXLAN segment concerned, allowed", LogEvent(.notice, outcome: "allowed"))
                     return (0, .ok)
                 }
                 throw error
@@ -65,15 +65,22 @@ public enum HookMain {
             return (0, .ok)
         } catch {
             let message = "\(error)"
+            let outcome = Self.outcome(of: error)
             journal.log(
                 .error,
-                "\(call.driver) \(call.operation) \(call.subOperation) \(call.object.escapedForMessage): \(message)")
-            let outcome = Self.outcome(of: error)
+                "\(call.driver) \(call.operation) \(call.subOperation) \(call.object.escapedForMessage): \(message)",
+                LogEvent(.hookCallFailed, outcome: outcome.rawValue))
             guard call.action.failureStopsLibvirt else { return (0, outcome) }
             // One line: libvirt shows the hook's stderr to whoever ran virsh.
             writeStandardError("libvirt-vxlan: \(message)\n")
             return (1, outcome)
         }
+    }
+
+    /// The fields every journal line of the call carries: PHASE (libvirt's operation
+    /// word, as the metrics' `phase` label), and DOMAIN or NETWORK.
+    static func journalFields(_ call: HookCall) -> [(String, String)] {
+        [("PHASE", call.operation), (call.driver == .qemu ? "DOMAIN" : "NETWORK", call.object)]
     }
 
     /// Refused: what libvirt or the operator gave us (XML, vxlan.conf) is not acceptable;

@@ -27,7 +27,9 @@ public struct HookRunner {
         case .reconnectDomain:
             // libvirt kills a running guest whose reconnect hook fails: log, never fail.
             do { try prepare(try parseDomain(input), phase: phase, guestMTU: .warn) } catch {
-                journal.log(.error, "\(phase) \(call.object.escapedForMessage): \(error) (guest left running)")
+                journal.log(
+                    .error, "\(phase) \(call.object.escapedForMessage): \(error) (guest left running)",
+                    LogEvent(.hookCallFailed, outcome: "failed"))
             }
         case .releaseDomain:
             try release(try parseDomain(input), phase: phase)
