@@ -19,8 +19,7 @@ public struct PendingTeardowns: TeardownQueue {
     public let style: Style
     /// `SegmentLifecycle.reap` over a netlink socket of its own, made where it runs: a
     /// socket belongs to one process, and a detached child closes every inherited one.
-    /// Returns the VNIs it left pending.
-    let reaper: () -> [VNI]
+    let reaper: () -> ReapOutcome
 
     /// Where the reaper runs.
     public enum Style: Sendable {
@@ -40,7 +39,7 @@ public struct PendingTeardowns: TeardownQueue {
     static let quietMilliseconds = 50
     static let limitMilliseconds = 500
 
-    public init(state: StateDirectory, style: Style, reaper: @escaping () -> [VNI]) {
+    public init(state: StateDirectory, style: Style, reaper: @escaping () -> ReapOutcome) {
         self.state = state
         self.style = style
         self.reaper = reaper
@@ -75,42 +74,46 @@ public struct PendingTeardowns: TeardownQueue {
 
     func markedVNIs() -> [VNI] { state.pendingTeardowns() }
 
-    public func wake() {
+    public func wake() -> ReapOutcome? {
         let path = state.lockPath(name: "reaper")
-        guard (try? state.makeFolders("locks")) != nil else { return }
+        guard (try? state.makeFolders("locks")) != nil else { return nil }
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard descriptor >= 0 else { return }
+        guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         switch style {
         case .inline:
-            while flock(descriptor, LOCK_EX) != 0 { guard errno == EINTR else { return } }
-            reapWhileMarked(holding: descriptor)
+            while flock(descriptor, LOCK_EX) != 0 { guard errno == EINTR else { return nil } }
+            return reapWhileMarked(holding: descriptor)
         case .detached:
             // Held by a running reaper: it looks again after letting go, and finds our mark.
-            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return }
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return nil }
             let started = DetachedChild.run(keeping: descriptor) {
-                reapWhileMarked(holding: DetachedChild.keptDescriptor, batching: true)
+                _ = reapWhileMarked(holding: DetachedChild.keptDescriptor, batching: true)
             }
             // No child (fork failed): then libvirt waits for the deletion.
-            if !started { reapWhileMarked(holding: descriptor) }
+            return started ? nil : reapWhileMarked(holding: descriptor)
         }
     }
 
     /// Holding the reaper lock: reaps, lets go, and takes it again to reap once more if
     /// a mark that this round did not leave behind is there (written after its last
-    /// look) and nobody else took the lock meanwhile.
+    /// look) and nobody else took the lock meanwhile. Returns what every round did.
     /// Rounds are bounded: a mark that keeps failing (its lock cannot be taken) must
     /// not keep a reaper alive; the next wake tries again.
-    private func reapWhileMarked(holding descriptor: Int32, batching: Bool = false) {
+    private func reapWhileMarked(holding descriptor: Int32, batching: Bool = false) -> ReapOutcome {
+        var total = ReapOutcome()
         for _ in 0..<64 {
             if batching { waitForBurstToEnd() }
-            let left = Set(reaper())
+            let round = reaper()
+            total.merge(round)
+            let left = Set(round.pending)
             _ = flock(descriptor, LOCK_UN)
             guard markedVNIs().contains(where: { !left.contains($0) }),
                 flock(descriptor, LOCK_EX | LOCK_NB) == 0
-            else { return }
+            else { return total }
         }
         _ = flock(descriptor, LOCK_UN)
+        return total
     }
 
     /// Until no mark has been written or removed for `quietMilliseconds` (the folder's
@@ -143,31 +146,4 @@ private func modificationTime(of path: String) -> Int {
     var status = stat()
     guard stat(path, &status) == 0 else { return 0 }
     return status.st_mtim.tv_sec * 1_000_000_000 + status.st_mtim.tv_nsec
-}
-
-extension SegmentLifecycle {
-    /// The lifecycle on this host: `network`, and the user records, locks and pending
-    /// teardowns under `state`. Its reaper runs in the given style, over a netlink socket
-    /// of its own.
-    public static func onHost(
-        network: NetlinkSession, state: StateDirectory, journal: any LifecycleLog, reaper style: PendingTeardowns.Style,
-        staleAfter: Int = 300
-    ) -> SegmentLifecycle {
-        let teardowns = PendingTeardowns(state: state, style: style) {
-            do {
-                let own = try HostLinks.openNetlink()
-                return onHost(network: own, state: state, journal: journal, reaper: style, staleAfter: staleAfter)
-                    .reap()
-            } catch {
-                journal.log(.error, "teardown: \(error)")
-                return state.pendingTeardowns()
-            }
-        }
-        // Each plan a join converges to is recorded for vxlanctl watch.
-        let links = PlanRecordingLinks(
-            links: HostLinks(network: network), plans: PlanRegistry(state: state), journal: journal)
-        return SegmentLifecycle(
-            links: links, users: UserRegistry(state: state), locks: state, teardowns: teardowns,
-            journal: journal, staleAfter: staleAfter, now: { Int(time(nil)) })
-    }
 }

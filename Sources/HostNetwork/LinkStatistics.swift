@@ -5,7 +5,7 @@ extension NetlinkSession {
     /// `ip -s link show`: every link's counters (IFLA_STATS64), by name, from one
     /// RTM_GETLINK dump. For the metrics (the watcher's scrape, `vxlanctl metrics`), never
     /// the hook: a dump walks every link of the namespace.
-    public func linkCounters() throws(NetlinkError) -> [String: LinkCounters] {
+    public func linkCounters() throws(KernelError) -> [String: LinkCounters] {
         let message = NetlinkMessage(type: Int32(RTM_GETLINK), flags: NLM_F_DUMP, header: ifinfomsg())
         var found: [String: LinkCounters] = [:]
         try dump("ip -s link show", message, cache: "route/link") { link in
