@@ -2,15 +2,14 @@ import CNetlink
 import VXLANCore
 
 extension NetlinkSession {
-    /// `ip -s link show`: every link's counters (IFLA_STATS64), by name, from one
+    /// `ip -s link show`: every link with its counters (IFLA_STATS64), from one
     /// RTM_GETLINK dump. For the metrics (the watcher's scrape, `vxlanctl metrics`), never
     /// the hook: a dump walks every link of the namespace.
-    public func linkCounters() throws(KernelError) -> [String: LinkCounters] {
+    public func linksWithCounters() throws(KernelError) -> [(link: Link, counters: LinkCounters)] {
         let message = NetlinkMessage(type: Int32(RTM_GETLINK), flags: NLM_F_DUMP, header: ifinfomsg())
-        var found: [String: LinkCounters] = [:]
+        var found: [(link: Link, counters: LinkCounters)] = []
         try dump("ip -s link show", message, cache: "route/link") { link in
-            guard let name = rtnl_link_get_name(link) else { return }
-            found[String(cString: name)] = LinkCounters(link)
+            found.append((Link(link), LinkCounters(link)))
         }
         return found
     }
