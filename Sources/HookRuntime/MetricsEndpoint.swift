@@ -197,6 +197,11 @@ struct HTTPRequestHead: Equatable {
     /// The target without its query.
     var path: String
 
+    init(method: String, path: String) {
+        self.method = method
+        self.path = path
+    }
+
     init?(_ bytes: [UInt8]) {
         let end: [UInt8] = [13, 10, 13, 10]
         guard bytes.count >= 4,

@@ -1,0 +1,232 @@
+import Foundation
+import NamespaceTestSupport
+import Testing
+
+@testable import HookRuntime
+@testable import VXLANCore
+
+/// Debian's `prometheus` and `prometheus-node-exporter`, run by the tests themselves
+/// inside a test namespace (Scripts/install-dependencies test installs them; their
+/// own services stay stopped).
+let hasPrometheus = ["/usr/bin/prometheus", "/usr/bin/promtool", "/usr/bin/prometheus-node-exporter"].allSatisfy {
+    FileManager.default.isExecutableFile(atPath: $0)
+}
+
+/// The repository's Samples folder.
+private let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Samples")
+
+/// A Prometheus server and a node_exporter in `namespace`, on its loopback: Prometheus
+/// scrapes the watcher's `/metrics` (job libvirt-vxlan) and node_exporter (job node),
+/// which serves the watcher's textfile, every second. Killed by pid when the test ends.
+final class PrometheusStack {
+    let namespace: NetworkNamespace
+    let prometheus: ChildProcess
+    let nodeExporter: ChildProcess
+
+    init(in namespace: NetworkNamespace, folder: TemporaryFolder, watcher: String, textfiles: String) throws {
+        self.namespace = namespace
+        let config = try folder.write(
+            "prometheus.yml",
+            """
+            global:
+              scrape_interval: 1s
+            scrape_configs:
+              - job_name: libvirt-vxlan
+                static_configs:
+                  - targets: ["\(watcher)"]
+              - job_name: node
+                static_configs:
+                  - targets: ["127.0.0.1:9100"]
+
+            """)
+        let log = open(folder.path + "/prometheus.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { close(log) }
+        nodeExporter = try ChildProcess(
+            [
+                "ip", "netns", "exec", namespace.name, "prometheus-node-exporter", "--collector.disable-defaults",
+                "--collector.textfile", "--collector.textfile.directory=\(textfiles)",
+                "--web.listen-address=127.0.0.1:9100",
+            ], stderr: log)
+        prometheus = try ChildProcess(
+            [
+                "ip", "netns", "exec", namespace.name, "prometheus", "--config.file=\(config)",
+                "--storage.tsdb.path=\(folder.path)/tsdb", "--web.listen-address=127.0.0.1:9090",
+            ], stderr: log)
+    }
+
+    deinit {
+        prometheus.stop()
+        nodeExporter.stop()
+    }
+
+    /// The value of an instant query that selects one series, nil while it has none.
+    func value(_ query: String) throws -> Double? {
+        let result = try namespace.exec(["promtool", "query", "instant", "-o", "json", "http://127.0.0.1:9090", query])
+        guard result.status == 0, let data = result.output.data(using: .utf8),
+            let series = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]], series.count == 1,
+            let sample = series[0]["value"] as? [Any], sample.count == 2, let text = sample[1] as? String
+        else { return nil }
+        return Double(text)
+    }
+
+    /// Waits until `query` reads `expected` (scrapes come every second).
+    func reads(_ query: String, _ expected: Double) throws -> Bool {
+        try eventually(seconds: 30) { try value(query) == expected }
+    }
+}
+
+@Suite(.enabled(if: isRoot && hasPrometheus, "needs root and Debian's prometheus and prometheus-node-exporter"))
+struct MetricsTests {
+    /// Two guests start on VNI 5001, the vxlan device is deleted (the watcher repairs it),
+    /// both guests stop (the reaper removes the segment). Prometheus, scraping the
+    /// watcher's endpoint and node_exporter's textfile collector, reads back exactly
+    /// what happened: two prepares and two releases, one repair of a missing device, one
+    /// segment removed.
+    @Test func testPrometheusReadsWhatTheHostDid() throws {
+        let host = try HookHost("metrics")
+        let textfiles = host.folder.path + "/node-exporter"
+        try FileManager.default.createDirectory(atPath: textfiles, withIntermediateDirectories: false)
+        let guests = [1, 2].map { domainXML("g\($0)", uuid: uuid($0), bridges: ["brvx-5001"]) }
+        for (index, xml) in guests.enumerated() {
+            let prepare = try host.hook("qemu", "g\(index + 1)", "prepare", "begin", input: xml)
+            try #require(prepare.status == 0, "\(prepare.errors)")
+        }
+        let watcher = try Watcher(
+            on: host,
+            options: [
+                "--metrics-listen", "127.0.0.1:9470", "--metrics-textfile", textfiles + "/libvirt_vxlan.prom",
+                "--metrics-interval", "1",
+            ])
+        // A client that connects and says nothing holds one of the endpoint's slots, never
+        // its loop: every scrape below is served meanwhile.
+        let silent = try ChildProcess([
+            "ip", "netns", "exec", host.namespace.name, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9470; sleep 60",
+        ])
+        defer { silent.stop() }
+        let stack = try PrometheusStack(
+            in: host.namespace, folder: host.folder, watcher: "127.0.0.1:9470", textfiles: textfiles)
+        let calls = "libvirt_vxlan_hook_calls_total{job=\"libvirt-vxlan\",driver=\"qemu\""
+        #expect(try stack.reads("\(calls),phase=\"prepare\",outcome=\"ok\"}", 2), "\(watcher.output)")
+        #expect(try stack.reads("libvirt_vxlan_segment_users{job=\"libvirt-vxlan\",vni=\"5001\"}", 2))
+        #expect(try stack.reads("libvirt_vxlan_segments{job=\"libvirt-vxlan\",state=\"complete\"}", 1))
+        let repairs = "libvirt_vxlan_watcher_repairs_total{cause=\"missing\""
+        #expect(try stack.reads("\(repairs),job=\"libvirt-vxlan\"}", 0))
+
+        try host.namespace.ip("link", "del", "vxlan5001")
+        #expect(try eventually { try host.segmentIsComplete(5001) }, "\(watcher.output)")
+        #expect(try stack.reads("\(repairs),job=\"libvirt-vxlan\"}", 1))
+        // The same counter through node_exporter's textfile collector.
+        #expect(try stack.reads("\(repairs),job=\"node\"}", 1))
+
+        for (index, xml) in guests.enumerated() {
+            #expect(try host.hook("qemu", "g\(index + 1)", "release", "end", input: xml).status == 0)
+        }
+        host.settle()
+        #expect(try stack.reads("\(calls),phase=\"release\",outcome=\"ok\"}", 2))
+        #expect(try stack.reads("libvirt_vxlan_reaper_segments_removed_total{job=\"libvirt-vxlan\"}", 1))
+        #expect(try stack.reads("libvirt_vxlan_reaper_batches_total{job=\"libvirt-vxlan\"}", 1))
+        #expect(try stack.reads("libvirt_vxlan_segments{job=\"libvirt-vxlan\",state=\"complete\"}", 0))
+        // Exactly one repair, however many checks the release's notifications caused.
+        #expect(try stack.value("\(repairs),job=\"libvirt-vxlan\"}") == 1)
+        #expect(try stack.value("sum(libvirt_vxlan_watcher_repair_failures_total{job=\"libvirt-vxlan\"})") == 0)
+        #expect(watcher.stop())
+    }
+
+    /// What the endpoint and vxlanctl metrics print passes promtool's checks (format and
+    /// naming conventions), with a segment in use, its counters and the hook's histogram.
+    @Test func testExpositionPassesPromtoolCheckMetrics() throws {
+        let host = try HookHost("promtool")
+        let xml = domainXML("g1", uuid: uuid(1), bridges: ["brvx-5001"])
+        try #require(try host.hook("qemu", "g1", "prepare", "begin", input: xml).status == 0)
+        let metrics = try host.namespace.exec(
+            [builtProduct("vxlanctl"), "metrics", "--config", host.config],
+            environment: ["LIBVIRT_VXLAN_STATE_DIR": host.state])
+        try #require(metrics.status == 0, "\(metrics.errors)")
+        #expect(metrics.output.contains("libvirt_vxlan_segment_complete{vni=\"5001\",mode=\"multicast\""))
+        let check = try capture(["promtool", "check", "metrics"], input: Array(metrics.output.utf8))
+        #expect(check.status == 0, "\(check.output)\(check.errors)")
+        #expect(check.output.isEmpty && check.errors.isEmpty, "lint: \(check.output)\(check.errors)")
+    }
+}
+
+@Suite(.enabled(if: hasPrometheus, "needs Debian's prometheus (promtool)"))
+struct AlertRuleTests {
+    @Test func testAlertRulesAreValid() throws {
+        let check = try capture([
+            "promtool", "check", "rules", samples.appendingPathComponent("prometheus-alerts.yml").path,
+        ])
+        #expect(check.status == 0, "\(check.output)\(check.errors)")
+    }
+
+    /// The rule tests: a partial segment fires after a minute, repairs failing, a black
+    /// hole, IGMP near the limit, the watcher down.
+    @Test func testAlertRulesFireOnTheFailuresTheyAreFor() throws {
+        let test = try capture([
+            "promtool", "test", "rules", samples.appendingPathComponent("prometheus-alerts.test.yml").path,
+        ])
+        #expect(test.status == 0, "\(test.output)\(test.errors)")
+    }
+
+    /// Every query of the Grafana dashboard parses as PromQL (Grafana's variables given
+    /// values), checked by promtool as the expressions of recording rules.
+    @Test func testDashboardQueriesParse() throws {
+        let data = try Data(contentsOf: samples.appendingPathComponent("grafana-dashboard.json"))
+        let dashboard = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let panels = try #require(dashboard["panels"] as? [[String: Any]])
+        let expressions = panels.flatMap {
+            ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String }
+        }
+        try #require(expressions.count > 10)
+        let rules = expressions.enumerated().map { index, expression in
+            let concrete = expression.replacingOccurrences(of: "$__rate_interval", with: "1m")
+                .replacingOccurrences(of: "$__range", with: "1h").replacingOccurrences(of: "$instance", with: ".*")
+            return
+                "      - record: dashboard:query\(index)\n        expr: '\(concrete.replacingOccurrences(of: "'", with: "''"))'\n"
+        }
+        let folder = try TemporaryFolder()
+        let file = try folder.write(
+            "dashboard-rules.yml", "groups:\n  - name: dashboard\n    rules:\n" + rules.joined())
+        let check = try capture(["promtool", "check", "rules", file])
+        #expect(check.status == 0, "\(check.output)\(check.errors)")
+    }
+}
+
+struct MetricsEndpointTests {
+    @Test(arguments: [
+        ("127.0.0.1:9470", "127.0.0.1:9470", true), ("[::1]:9470", "[::1]:9470", true),
+        ("192.0.2.11:80", "192.0.2.11:80", false), ("[2001:db8::1]:9470", "[2001:db8::1]:9470", false),
+    ])
+    func testListenAddressesParse(text: String, printed: String, loopback: Bool) throws {
+        let address = try #require(ListenAddress(text))
+        #expect(address.description == printed)
+        #expect(address.isLoopback == loopback)
+    }
+
+    @Test(arguments: [
+        "localhost:9470", "9470", ":9470", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:9470",
+        "239.1.1.1:9470", "[::1]9470",
+    ])
+    func testListenAddressesRefused(text: String) {
+        #expect(ListenAddress(text) == nil)
+    }
+
+    @Test func testRequestHeadIsReadOnceComplete() {
+        #expect(HTTPRequestHead(Array("GET /metrics HTTP/1.1\r\nHost: x\r\n".utf8)) == nil)
+        let head = HTTPRequestHead(Array("GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(head == HTTPRequestHead(method: "GET", path: "/metrics"))
+        #expect(HTTPRequestHead(Array("garbage\r\n\r\n".utf8))?.method == "")
+    }
+
+    @Test func testResponsesSayWhatTheyCarry() {
+        let ok = String(decoding: MetricsEndpoint.response(200, "a 1\n", head: false), as: UTF8.self)
+        #expect(ok.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"))
+        #expect(ok.hasSuffix("Content-Length: 4\r\nConnection: close\r\n\r\na 1\n"))
+        let head = MetricsEndpoint.respond(to: HTTPRequestHead(method: "HEAD", path: "/metrics")) { _ in (200, "a 1\n")
+        }
+        #expect(String(decoding: head, as: UTF8.self).hasSuffix("\r\n\r\n"))
+        let post = MetricsEndpoint.respond(to: HTTPRequestHead(method: "POST", path: "/metrics")) { _ in (200, "") }
+        #expect(String(decoding: post, as: UTF8.self).hasPrefix("HTTP/1.1 405"))
+    }
+
+}
