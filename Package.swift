@@ -80,6 +80,13 @@ let package = Package(
             dependencies: ["CAtomic", "CSyslog", "VXLANCore", "LibvirtXML", "HostNetwork", "Lifecycle"],
             swiftSettings: hookModule),
 
+        // What an operator graphs: the Prometheus exposition, the host's segments and
+        // counters as metric families, /metrics and node_exporter's textfile for the
+        // watcher. vxlanctl only: every symbol linked into the hook costs each call.
+        .target(
+            name: "Metrics", dependencies: ["VXLANCore", "HostNetwork", "Lifecycle", "HookRuntime"],
+            swiftSettings: strict),
+
         // The libvirt hook: argv + stdin -> HookRuntime. Links no libvirt (start-up cost).
         .executableTarget(
             name: "libvirt-vxlan-hook", dependencies: ["HookRuntime"], exclude: ["hot-functions.order"],
@@ -89,7 +96,8 @@ let package = Package(
         .executableTarget(
             name: "vxlanctl",
             dependencies: [
-                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "PathProbe",
+                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "Metrics",
+                "PathProbe",
                 "Spawn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -115,6 +123,8 @@ let package = Package(
             name: "KernelFakes", dependencies: ["HostNetwork", "VXLANCore"], path: "Tests/KernelFakes",
             swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
+        .testTarget(
+            name: "MetricsTests", dependencies: ["Metrics", "VXLANCore", "NamespaceTestSupport"], swiftSettings: strict),
         .testTarget(name: "PathProbeTests", dependencies: ["PathProbe", "VXLANCore"], swiftSettings: strict),
         .testTarget(
             name: "LifecycleTests", dependencies: ["Lifecycle", "LifecycleFakes", "VXLANCore"],
@@ -128,8 +138,8 @@ let package = Package(
         .testTarget(
             name: "HookRuntimeTests",
             dependencies: [
-                "HookRuntime", "Lifecycle", "LifecycleFakes", "VXLANCore", "HostNetwork", "NamespaceTestSupport",
-                "Spawn",
+                "HookRuntime", "Lifecycle", "LifecycleFakes", "Metrics", "VXLANCore", "HostNetwork",
+                "NamespaceTestSupport", "Spawn",
                 "libvirt-vxlan-hook", "vxlanctl",
             ],
             swiftSettings: strict),

@@ -77,8 +77,8 @@ public enum HookMain {
 
     /// The fields every journal line of the call carries: PHASE (libvirt's operation
     /// word, as the metrics' `phase` label), and DOMAIN or NETWORK.
-    static func journalFields(_ call: HookCall) -> [(String, String)] {
-        [("PHASE", call.operation), (call.driver == .qemu ? "DOMAIN" : "NETWORK", call.object)]
+    static func journalFields(_ call: HookCall) -> [JournalField] {
+        [JournalField("PHASE", call.operation), JournalField(call.driver == .qemu ? "DOMAIN" : "NETWORK", call.object)]
     }
 
     /// Refused: what libvirt or the operator gave us (XML, vxlan.conf) is not acceptable;

@@ -6,7 +6,7 @@ import VXLANCore
 /// Logging to the journal in its native protocol, so that every line carries fields an
 /// operator filters on: `journalctl VNI=5001` shows a segment's whole history across the
 /// hook, the reaper and the watcher; `journalctl -t libvirt-vxlan -p warning` works as
-/// before. Each line is one datagram of `KEY=value` fields (`journalDatagram`) to
+/// before. Each line is one datagram of `KEY=value` fields (`JournalDatagram`) to
 /// journald's socket: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER=libvirt-vxlan, the process's
 /// own fields (PHASE, DOMAIN or NETWORK) and the event's (MESSAGE_ID, VNI, OUTCOME).
 /// Without journald (the socket absent: a host without systemd, a test sandbox) a line
@@ -22,11 +22,11 @@ public struct Journal: LifecycleLog, Sendable {
     public var echo: Bool
     /// Fields every line of this process carries: the hook's PHASE and DOMAIN or NETWORK,
     /// the watcher's PHASE=watch.
-    public var fields: [(String, String)]
+    public var fields: [JournalField]
     /// journald's socket, or the one `LIBVIRT_VXLAN_JOURNAL_SOCKET` names.
     var destination: String
 
-    public init(echo: Bool = false, fields: [(String, String)] = []) {
+    public init(echo: Bool = false, fields: [JournalField] = []) {
         self.echo = echo
         self.fields = fields
         destination = getenv(Self.socketVariable).map { String(cString: $0) } ?? Self.socketPath
@@ -48,24 +48,25 @@ public struct Journal: LifecycleLog, Sendable {
     }
 
     /// With other fields than the process's: the reaper's lines, whichever call woke it.
-    public func with(_ fields: [(String, String)]) -> Journal {
+    public func with(_ fields: [JournalField]) -> Journal {
         var copy = self
         copy.fields = fields
         return copy
     }
 
     private func write(_ level: LogLevel, _ message: String, event: LogEvent?) {
-        var entry = [
-            ("MESSAGE", message), ("PRIORITY", String(level.priority)), ("SYSLOG_IDENTIFIER", "libvirt-vxlan"),
-            ("SYSLOG_FACILITY", "3"),
-        ]
-        entry += fields
+        var entry = JournalDatagram()
+        entry.append("MESSAGE", message)
+        entry.append("PRIORITY", level.priorityDigit)
+        entry.append("SYSLOG_IDENTIFIER", "libvirt-vxlan")
+        entry.append("SYSLOG_FACILITY", "3")
+        for field in fields { entry.append(field.name, field.value) }
         if let event {
-            entry.append(("MESSAGE_ID", event.kind.messageID))
-            if let vni = event.vni { entry.append(("VNI", vni.description)) }
-            if let outcome = event.outcome { entry.append(("OUTCOME", outcome)) }
+            entry.append("MESSAGE_ID", event.kind.messageID)
+            if let vni = event.vni { entry.append("VNI", vni.description) }
+            if let outcome = event.outcome { entry.append("OUTCOME", outcome) }
         }
-        if !Self.send(journalDatagram(entry), to: destination) { libvirt_vxlan_syslog(level.priority, message) }
+        if !Self.send(entry.bytes, to: destination) { libvirt_vxlan_syslog(level.priority, message) }
         if echo { writeStandardError("libvirt-vxlan: \(message)\n") }
     }
 
@@ -97,7 +98,29 @@ public struct Journal: LifecycleLog, Sendable {
     }
 }
 
+/// A field every line of a process carries (`PHASE=watch`, `DOMAIN=web1`).
+public struct JournalField: Sendable {
+    public var name: String
+    public var value: String
+
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
 extension LogLevel {
+    /// The priority as journald's PRIORITY field writes it.
+    var priorityDigit: String {
+        switch self {
+        case .error: "3"
+        case .warning: "4"
+        case .notice: "5"
+        case .info: "6"
+        case .debug: "7"
+        }
+    }
+
     var priority: Int32 {
         switch self {
         case .error: LOG_ERR

@@ -148,7 +148,7 @@ public struct PendingTeardowns: TeardownQueue {
 }
 
 /// Milliseconds on the monotonic clock: the reaper's batching window, the watcher's timers.
-func monotonicMilliseconds() -> Int {
+public func monotonicMilliseconds() -> Int {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return now.tv_sec * 1000 + now.tv_nsec / 1_000_000

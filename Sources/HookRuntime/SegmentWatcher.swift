@@ -35,7 +35,7 @@ public final class SegmentWatcher {
     /// The counters file: checks, repairs by cause, lost notifications (`CounterFile`).
     let counters: CounterFile?
     /// `/metrics`, the textfile and the periodic peer check, served from this loop.
-    public var export: MetricsExport?
+    public var export: (any WatcherLoopClient)?
 
     /// - Parameters:
     ///   - host: the segments to keep; its reaper should be detached, and its
@@ -226,6 +226,19 @@ public final class SegmentWatcher {
             if monotonicMilliseconds() >= deadline { return .timeout }
         }
     }
+}
+
+/// Work the watcher's `poll()` loop serves besides link events: the metrics' export
+/// (module Metrics, which the hook does not link). It adds descriptors and a deadline,
+/// and is called when either is due.
+public protocol WatcherLoopClient: AnyObject {
+    /// What to add to `poll()`; `handle` gets the same entries back with their `revents`.
+    func descriptors() -> [pollfd]
+    /// Milliseconds until `handle` must run even without a ready descriptor; nil: never.
+    func millisecondsUntilDue(now: Int) -> Int?
+    func handle(_ polled: ArraySlice<pollfd>, now: Int)
+    /// After each check of every segment.
+    func checked()
 }
 
 /// SIGTERM and SIGINT as a readable descriptor (a self-pipe): the watcher's `poll()`

@@ -76,20 +76,37 @@ public enum LogEventKind: String, Sendable, CaseIterable, DescribedByRawValue {
 /// One journal entry in journald's native protocol (systemd's `sd_journal_send`, as a
 /// datagram to /run/systemd/journal/socket): `KEY=value` lines; a value holding a line
 /// feed goes as `KEY`, a line feed, its length as 64-bit little-endian, the bytes and a
-/// line feed. Keys are ours: upper case, digits and underscores.
-public func journalDatagram(_ fields: [(String, String)]) -> [UInt8] {
-    var bytes: [UInt8] = []
-    for (key, value) in fields {
-        bytes += key.utf8
-        if value.utf8.contains(0x0A) {
-            bytes.append(0x0A)
-            var length = UInt64(value.utf8.count).littleEndian
-            withUnsafeBytes(of: &length) { bytes += $0 }
-        } else {
-            bytes.append(0x3D)  // "="
+/// line feed. Keys are ours: upper case, digits and underscores. Built in place, byte by
+/// byte: the hook pays for each line it logs.
+public struct JournalDatagram {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {
+        bytes.reserveCapacity(512)
+    }
+
+    public mutating func append(_ key: StaticString, _ value: String) {
+        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        appendValue(value)
+    }
+
+    public mutating func append(_ key: String, _ value: String) {
+        bytes.append(contentsOf: key.utf8)
+        appendValue(value)
+    }
+
+    private mutating func appendValue(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            if utf8.contains(0x0A) {
+                bytes.append(0x0A)
+                var length = UInt64(utf8.count).littleEndian
+                withUnsafeBytes(of: &length) { bytes.append(contentsOf: $0) }
+            } else {
+                bytes.append(0x3D)  // "="
+            }
+            bytes.append(contentsOf: utf8)
         }
-        bytes += value.utf8
         bytes.append(0x0A)
     }
-    return bytes
 }

@@ -33,7 +33,7 @@ struct VXLANCtl: ParsableCommand {
         version: "0.3.0",
         subcommands: [
             Ensure.self, Teardown.self, Status.self, GarbageCollect.self, NetworkCommand.self, Check.self,
-            Firewall.self, GuestMTU.self, ModifyVXLAN.self, CloudStackCommand.self, Watch.self, Metrics.self,
+            Firewall.self, GuestMTU.self, ModifyVXLAN.self, CloudStackCommand.self, Watch.self, MetricsCommand.self,
         ])
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import HookRuntime
+import Metrics
 import VXLANCore
 
 struct Watch: ParsableCommand {
@@ -96,7 +97,7 @@ struct Watch: ParsableCommand {
             let claim: Int32
             do { claim = try state.claimWatcher() } catch { throw Failure.host(String(describing: error)) }
             defer { close(claim) }
-            let journal = Journal(echo: !standardErrorIsJournal(), fields: [("PHASE", "watch")])
+            let journal = Journal(echo: !standardErrorIsJournal(), fields: [JournalField("PHASE", "watch")])
             let explicit = options.config
             let configured = { (vni: VNI) -> SegmentPlan? in
                 guard let config = try? ConfigFile.load(explicit: explicit) else { return nil }

@@ -4,6 +4,7 @@ import Testing
 import VXLANCore
 
 @testable import HookRuntime
+@testable import Metrics
 
 struct HookMainTests {
     @Test(arguments: [

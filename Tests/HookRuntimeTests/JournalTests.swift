@@ -11,7 +11,7 @@ struct JournalTests {
     @Test func testLineCarriesTheProcessAndEventFields() throws {
         let folder = try TemporaryFolder()
         let receiver = try DatagramReceiver(path: folder.path + "/journal")
-        var journal = Journal(fields: [("PHASE", "prepare"), ("DOMAIN", "web1")])
+        var journal = Journal(fields: [JournalField("PHASE", "prepare"), JournalField("DOMAIN", "web1")])
         journal.destination = receiver.path
         let vni = try VNI(5001)
         journal.log(
@@ -31,7 +31,7 @@ struct JournalTests {
     @Test func testPlainLineCarriesNoEventFields() throws {
         let folder = try TemporaryFolder()
         let receiver = try DatagramReceiver(path: folder.path + "/journal")
-        var journal = Journal(fields: [("PHASE", "watch")])
+        var journal = Journal(fields: [JournalField("PHASE", "watch")])
         journal.destination = receiver.path
         journal.log(.error, "two\nlines")
         let fields = try receiver.receiveFields()
@@ -44,7 +44,9 @@ struct JournalTests {
     /// Without journald's socket the line goes to syslog instead: sending fails, nothing throws.
     @Test func testMissingSocketIsNotSent() throws {
         let folder = try TemporaryFolder()
-        #expect(!Journal.send(journalDatagram([("MESSAGE", "x")]), to: folder.path + "/absent"))
+        var datagram = JournalDatagram()
+        datagram.append("MESSAGE", "x")
+        #expect(!Journal.send(datagram.bytes, to: folder.path + "/absent"))
     }
 
     @Test func testMessageIDsAreDistinct128BitHex() {

@@ -1,4 +1,5 @@
 import Glibc
+import HookRuntime
 import HostNetwork
 import Lifecycle
 import VXLANCore
@@ -80,10 +81,18 @@ public enum MetricsTextfile {
     /// rename, so node_exporter never reads half a file. Mode 0644: node_exporter runs as
     /// its own user. The temporary name does not end in `.prom`, which node_exporter
     /// would read.
-    public static func write(_ text: String, to path: String) throws(StateError) {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+
+        init(_ operation: String, _ path: String, errno code: Int32 = errno) {
+            description = "cannot \(operation) \(path): \(String(cString: strerror(code)))"
+        }
+    }
+
+    public static func write(_ text: String, to path: String) throws(Failure) {
         let temporary = path + ".tmp"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard descriptor >= 0 else { throw .system("open", temporary) }
+        guard descriptor >= 0 else { throw Failure("open", temporary) }
         _ = fchmod(descriptor, 0o644)
         var complete = true
         var text = text
@@ -103,12 +112,12 @@ public enum MetricsTextfile {
         close(descriptor)
         guard complete else {
             unlink(temporary)
-            throw .system("write", temporary, errno: code)
+            throw Failure("write", temporary, errno: code)
         }
         guard rename(temporary, path) == 0 else {
             let code = errno
             unlink(temporary)
-            throw .system("rename", path, errno: code)
+            throw Failure("rename", path, errno: code)
         }
     }
 }

@@ -1,3 +1,5 @@
+import VXLANCore
+
 /// The host's segments as metric families: what `vxlanctl metrics` and the watcher's
 /// `/metrics` print beside the counters (`CounterLayout`). Pure: the observations are
 /// gathered over netlink and from /run by `HostMetrics` (HookRuntime).

@@ -1,11 +1,11 @@
 import Glibc
+import HookRuntime
 import VXLANCore
 
 /// How the watcher hands its metrics out: `/metrics` on an HTTP endpoint, node_exporter's
 /// textfile rewritten every `textfileInterval`, and an optional periodic peer check whose
-/// verdicts they carry. Runs inside the watcher's `poll()` loop (`SegmentWatcher.wait`):
-/// it adds its descriptors and its next deadline, and is called when either is due.
-public final class MetricsExport {
+/// verdicts they carry. Runs inside the watcher's `poll()` loop (`WatcherLoopClient`).
+public final class MetricsExport: WatcherLoopClient {
     var metrics: HostMetrics
     let endpoint: MetricsEndpoint?
     let textfile: String?
@@ -39,11 +39,11 @@ public final class MetricsExport {
         do { return (200, try metrics.exposition()) } catch { return (500, "cannot read the links: \(error)\n") }
     }
 
-    func descriptors() -> [pollfd] { endpoint?.descriptors() ?? [] }
+    public func descriptors() -> [pollfd] { endpoint?.descriptors() ?? [] }
 
     /// Milliseconds until something is due (a connection's deadline, the textfile, the
     /// peer check).
-    func millisecondsUntilDue(now: Int) -> Int? {
+    public func millisecondsUntilDue(now: Int) -> Int? {
         var due: [Int] = []
         if let deadline = endpoint?.millisecondsUntilDeadline(now: now) { due.append(deadline) }
         if textfile != nil { due.append(max(0, nextTextfile - now)) }
@@ -52,7 +52,7 @@ public final class MetricsExport {
     }
 
     /// Serves what `poll()` found ready on our descriptors, and runs what is due.
-    func handle(_ polled: ArraySlice<pollfd>, now: Int) {
+    public func handle(_ polled: ArraySlice<pollfd>, now: Int) {
         endpoint?.handle(polled, now: now) { path in
             switch path {
             case "/metrics": exposition()
@@ -71,7 +71,7 @@ public final class MetricsExport {
     }
 
     /// After a check: the textfile shows what it found within a second.
-    func checked() {
+    public func checked() {
         nextTextfile = min(nextTextfile, monotonicMilliseconds() + 1000)
     }
 

@@ -86,7 +86,7 @@ public final class MetricsEndpoint {
 
     /// What to add to the caller's `poll()`: the listener, then each connection (reading
     /// or writing). Hand the same entries, with their `revents`, to `handle`.
-    func descriptors() -> [pollfd] {
+    public func descriptors() -> [pollfd] {
         [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
             + connections.map {
                 pollfd(fd: $0.descriptor, events: Int16($0.response == nil ? POLLIN : POLLOUT), revents: 0)

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Glibc
 import HookRuntime
+import Metrics
 import VXLANCore
 
-struct Metrics: ParsableCommand {
+struct MetricsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "metrics",
         abstract: "Print this host's metrics once, in Prometheus's text format.",
         discussion: """
             What vxlanctl watch serves on /metrics and writes for node_exporter: the \

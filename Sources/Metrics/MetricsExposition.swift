@@ -1,3 +1,5 @@
+import VXLANCore
+
 /// Prometheus's text exposition format, version 0.0.4 (what Prometheus scrapes and what
 /// node_exporter's textfile collector reads): one `# HELP` and one `# TYPE` line per
 /// family, then its samples, `name{label="value",...} value`. Pure: the watcher's
