@@ -42,7 +42,9 @@ public enum HookMain {
 
     /// The call acted on: its exit status, and how it ended for the counters.
     private static func act(_ call: HookCall, input readInput: () throws -> [UInt8]) -> (Int32, HookOutcome) {
-        let journal = Journal(echo: getenv("LIBVIRT_VXLAN_HOOK_ECHO") != nil, fields: journalFields(call))
+        let journal = Journal(
+            echo: getenv("LIBVIRT_VXLAN_HOOK_ECHO") != nil, phase: call.operation,
+            subject: call.driver == .qemu ? .domain(call.object) : .network(call.object))
         do {
             let input = try readInput()
             let config: Config
@@ -73,12 +75,6 @@ public enum HookMain {
             writeStandardError("libvirt-vxlan: \(message)\n")
             return (1, outcome)
         }
-    }
-
-    /// The fields every journal line of the call carries: PHASE (libvirt's operation
-    /// word, as the metrics' `phase` label), and DOMAIN or NETWORK.
-    static func journalFields(_ call: HookCall) -> [JournalField] {
-        [JournalField("PHASE", call.operation), JournalField(call.driver == .qemu ? "DOMAIN" : "NETWORK", call.object)]
     }
 
     /// Refused: what libvirt or the operator gave us (XML, vxlan.conf) is not acceptable;

@@ -20,16 +20,29 @@ public struct Journal: LifecycleLog, Sendable {
 
     /// Also print each line on stderr (tests, manual runs).
     public var echo: Bool
-    /// Fields every line of this process carries: the hook's PHASE and DOMAIN or NETWORK,
-    /// the watcher's PHASE=watch.
-    public var fields: [JournalField]
+    /// PHASE, on every line of this process: the hook's libvirt operation word (as the
+    /// metrics' `phase` label), `watch`, `reap`.
+    public var phase: String?
+    /// DOMAIN= or NETWORK=, on every line of this process: what the hook was called for.
+    public var subject: Subject?
     /// journald's socket, or the one `LIBVIRT_VXLAN_JOURNAL_SOCKET` names.
-    var destination: String
+    var destination: String {
+        didSet { journald = access(destination, W_OK) == 0 }
+    }
+    /// Whether journald's socket is there, looked at once: without it, no datagram is built.
+    private var journald: Bool
 
-    public init(echo: Bool = false, fields: [JournalField] = []) {
+    public enum Subject: Sendable {
+        case domain(String)
+        case network(String)
+    }
+
+    public init(echo: Bool = false, phase: String? = nil, subject: Subject? = nil) {
         self.echo = echo
-        self.fields = fields
+        self.phase = phase
+        self.subject = subject
         destination = getenv(Self.socketVariable).map { String(cString: $0) } ?? Self.socketPath
+        journald = access(destination, W_OK) == 0
         Self.openSyslog()
     }
 
@@ -47,27 +60,34 @@ public struct Journal: LifecycleLog, Sendable {
         write(level, message, event: event)
     }
 
-    /// With other fields than the process's: the reaper's lines, whichever call woke it.
-    public func with(_ fields: [JournalField]) -> Journal {
+    /// With another phase and no subject: the reaper's lines, whichever call woke it.
+    public func with(phase: String) -> Journal {
         var copy = self
-        copy.fields = fields
+        copy.phase = phase
+        copy.subject = nil
         return copy
     }
 
     private func write(_ level: LogLevel, _ message: String, event: LogEvent?) {
+        defer { if echo { writeStandardError("libvirt-vxlan: \(message)\n") } }
+        guard journald else { return libvirt_vxlan_syslog(level.priority, message) }
         var entry = JournalDatagram()
         entry.append("MESSAGE", message)
         entry.append("PRIORITY", level.priorityDigit)
         entry.append("SYSLOG_IDENTIFIER", "libvirt-vxlan")
         entry.append("SYSLOG_FACILITY", "3")
-        for field in fields { entry.append(field.name, field.value) }
+        if let phase { entry.append("PHASE", phase) }
+        switch subject {
+        case .domain(let name)?: entry.append("DOMAIN", name)
+        case .network(let name)?: entry.append("NETWORK", name)
+        case nil: break
+        }
         if let event {
             entry.append("MESSAGE_ID", event.kind.messageID)
             if let vni = event.vni { entry.append("VNI", vni.description) }
             if let outcome = event.outcome { entry.append("OUTCOME", outcome) }
         }
         if !Self.send(entry.bytes, to: destination) { libvirt_vxlan_syslog(level.priority, message) }
-        if echo { writeStandardError("libvirt-vxlan: \(message)\n") }
     }
 
     /// One datagram to journald; false when it could not be sent (no journald: the
@@ -95,17 +115,6 @@ public struct Journal: LifecycleLog, Sendable {
             }
         }
         return sent == datagram.count
-    }
-}
-
-/// A field every line of a process carries (`PHASE=watch`, `DOMAIN=web1`).
-public struct JournalField: Sendable {
-    public var name: String
-    public var value: String
-
-    public init(_ name: String, _ value: String) {
-        self.name = name
-        self.value = value
     }
 }
 

@@ -60,7 +60,7 @@ public struct SegmentHost {
     /// its own, opened where it runs.
     public var teardowns: PendingTeardowns {
         // The reaper's lines are its own (PHASE=reap), not those of the call that woke it.
-        let reaperJournal = (journal as? Journal)?.with([JournalField("PHASE", "reap")]) ?? journal
+        let reaperJournal = (journal as? Journal)?.with(phase: "reap") ?? journal
         let (state, journal, reaper, staleAfter) = (state, reaperJournal, reaper, staleAfter)
         return PendingTeardowns(state: state, style: reaper) {
             do {

@@ -97,7 +97,7 @@ struct Watch: ParsableCommand {
             let claim: Int32
             do { claim = try state.claimWatcher() } catch { throw Failure.host(String(describing: error)) }
             defer { close(claim) }
-            let journal = Journal(echo: !standardErrorIsJournal(), fields: [JournalField("PHASE", "watch")])
+            let journal = Journal(echo: !standardErrorIsJournal(), phase: "watch")
             let explicit = options.config
             let configured = { (vni: VNI) -> SegmentPlan? in
                 guard let config = try? ConfigFile.load(explicit: explicit) else { return nil }

@@ -11,7 +11,7 @@ struct JournalTests {
     @Test func testLineCarriesTheProcessAndEventFields() throws {
         let folder = try TemporaryFolder()
         let receiver = try DatagramReceiver(path: folder.path + "/journal")
-        var journal = Journal(fields: [JournalField("PHASE", "prepare"), JournalField("DOMAIN", "web1")])
+        var journal = Journal(phase: "prepare", subject: .domain("web1"))
         journal.destination = receiver.path
         let vni = try VNI(5001)
         journal.log(
@@ -31,7 +31,7 @@ struct JournalTests {
     @Test func testPlainLineCarriesNoEventFields() throws {
         let folder = try TemporaryFolder()
         let receiver = try DatagramReceiver(path: folder.path + "/journal")
-        var journal = Journal(fields: [JournalField("PHASE", "watch")])
+        var journal = Journal(phase: "watch")
         journal.destination = receiver.path
         journal.log(.error, "two\nlines")
         let fields = try receiver.receiveFields()
