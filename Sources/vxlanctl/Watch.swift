@@ -26,8 +26,16 @@ struct Watch: ParsableCommand {
             Every --interval seconds, and after lost notifications, the same check runs \
             and guests that vanished without libvirt's release are forgotten (as gc does).
 
+            Metrics (docs/metrics.md): node_exporter's textfile collector file, rewritten \
+            atomically every --metrics-interval seconds (default auto: \
+            /var/lib/prometheus/node-exporter/libvirt_vxlan.prom when that folder exists), \
+            and /metrics over HTTP on --metrics-listen (off by default), both served from \
+            the same poll loop; [metrics] in vxlan.conf sets the same. \
+            --peer-check-interval adds a periodic check --peers whose verdicts they carry.
+
             The package runs it as libvirt-vxlan-watch.service; the hook does not need it. \
-            Logs go to the journal (journalctl -t libvirt-vxlan), and to stderr when stderr \
+            Logs go to the journal (journalctl -t libvirt-vxlan; journalctl VNI=5001 for one \
+            segment), and to stderr when stderr \
             is not the journal. SIGTERM or SIGINT stops it at once; vxlanctl status says \
             whether it runs. Honours --config, $LIBVIRT_VXLAN_CONFIG and \
             $LIBVIRT_VXLAN_STATE_DIR, so it can run in the foreground inside a network \
@@ -49,7 +57,7 @@ struct Watch: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Serve /metrics over HTTP on this address (127.0.0.1:9470, [::1]:9470, an underlay address), or off. "
+            "Serve /metrics over HTTP on this address (127.0.0.1:9470, [::1]:9470, a management address), or off. "
                 + "Default: [metrics] listen in vxlan.conf, else off.", valueName: "address:port|off"))
     var metricsListen: String?
 
@@ -76,8 +84,10 @@ struct Watch: ParsableCommand {
         if let metricsListen, metricsListen != "off", ListenAddress(metricsListen) == nil {
             throw ValidationError("--metrics-listen takes ADDRESS:PORT (127.0.0.1:9470, [::1]:9470) or off")
         }
-        if let metricsTextfile, !["auto", "off"].contains(metricsTextfile), !metricsTextfile.hasPrefix("/") {
-            throw ValidationError("--metrics-textfile takes an absolute path, auto or off")
+        if let metricsTextfile, !["auto", "off"].contains(metricsTextfile),
+            !metricsTextfile.hasPrefix("/") || !metricsTextfile.hasSuffix(".prom")
+        {
+            throw ValidationError("--metrics-textfile takes an absolute path ending in .prom, auto or off")
         }
         if let metricsInterval, !(1...3600).contains(metricsInterval) {
             throw ValidationError("--metrics-interval must be 1-3600 seconds")
