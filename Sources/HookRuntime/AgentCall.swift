@@ -84,8 +84,8 @@ extension LeaveOutcome {
     }
 }
 
-/// The agent's entry without vxlanctl's start-up (libvirt, Foundation, ArgumentParser:
-/// ~40 ms a call): `Packaging/modifyvxlan.sh` executes the hook worker with
+/// The agent's entry without vxlanctl's start-up (libvirt, Foundation, ArgumentParser;
+/// docs/benchmarks.md has the figures): `Packaging/modifyvxlan.sh` executes the hook worker with
 /// `--cloudstack-agent` and the agent's arguments.
 public enum AgentMain {
     public static let flag = "--cloudstack-agent"

@@ -17,19 +17,37 @@ import VXLANCore
 public struct PendingTeardowns: TeardownQueue {
     public let state: StateDirectory
     public let style: Style
-    /// `SegmentLifecycle.reap` over a netlink socket of its own, made where it runs: a
-    /// socket belongs to one process, and a detached child closes every inherited one.
+    /// `SegmentLifecycle.reap` over a netlink socket of its own, made where it runs (a
+    /// socket belongs to one process).
     let reaper: () -> ReapOutcome
 
-    /// Where the reaper runs.
+    /// Where the reaper runs: in the process that wakes it, or in a program started with
+    /// posix_spawn, never in a copy of a process (which may have threads: vxlanctl links
+    /// Foundation) that goes on running Swift code.
+    ///
+    /// - The hook (`detached`) starts the reaper as a program: posix_spawn of the worker
+    ///   it is (readlink /proc/self/exe) with `ReaperMain.flag`, in a session of its own,
+    ///   stdio on /dev/null, the reaper lock on descriptor 3 and nothing else open, so
+    ///   libvirt's pipes close when the hook exits (virt-manager #299). The hook does not
+    ///   wait for it: it exits at once, and init adopts the reaper and collects it.
+    /// - The watcher (`inlineIfIdle`) reaps in its own loop, where it already runs, each
+    ///   collection as it makes it, without the batching wait: no child to collect (a
+    ///   long-lived parent would have to), and a reaper already running (a hook's)
+    ///   reaps the watcher's marks too.
+    /// - vxlanctl gc and the CloudStack agent (`inline`) reap before they answer.
     public enum Style: Sendable {
-        /// In a detached child (`DetachedChild`) holding the reaper lock, after a short
-        /// wait that lets the teardowns of a burst of hook calls (a host being emptied)
-        /// join one batch: the hook, whose caller must not wait for the kernel.
+        /// In the worker started with `ReaperMain.flag` (`ReaperMain.start`), which holds
+        /// the reaper lock and waits a little first, so the teardowns of a burst of hook
+        /// calls (a host being emptied) join one batch: the hook, whose caller must not
+        /// wait for the kernel. Only the worker, which can start itself, uses it.
         case detached
         /// In this process, once the reaper lock is free: vxlanctl, whose caller wants
         /// to see the result.
         case inline
+        /// In this process at once, unless a reaper runs (which looks again after
+        /// letting go, and finds the mark): the watcher, which must not wait for
+        /// another's reaper.
+        case inlineIfIdle
     }
 
     /// The batch closes once no mark has arrived for `quietMilliseconds`, or after
@@ -84,14 +102,14 @@ public struct PendingTeardowns: TeardownQueue {
         case .inline:
             while flock(descriptor, LOCK_EX) != 0 { guard errno == EINTR else { return nil } }
             return reapWhileMarked(holding: descriptor)
-        case .detached:
+        case .inlineIfIdle:
             // Held by a running reaper: it looks again after letting go, and finds our mark.
             guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return nil }
-            let started = DetachedChild.run(keeping: descriptor) {
-                _ = reapWhileMarked(holding: DetachedChild.keptDescriptor, batching: true)
-            }
-            // No child (fork failed): then libvirt waits for the deletion.
-            return started ? nil : reapWhileMarked(holding: descriptor)
+            return reapWhileMarked(holding: descriptor)
+        case .detached:
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return nil }
+            // No reaper started (posix_spawn failed): then libvirt waits for the deletion.
+            return ReaperMain.start(holding: descriptor) ? nil : reapWhileMarked(holding: descriptor)
         }
     }
 
@@ -100,7 +118,8 @@ public struct PendingTeardowns: TeardownQueue {
     /// look) and nobody else took the lock meanwhile. Returns what every round did.
     /// Rounds are bounded: a mark that keeps failing (its lock cannot be taken) must
     /// not keep a reaper alive; the next wake tries again.
-    private func reapWhileMarked(holding descriptor: Int32, batching: Bool = false) -> ReapOutcome {
+    @discardableResult
+    func reapWhileMarked(holding descriptor: Int32, batching: Bool = false) -> ReapOutcome {
         var total = ReapOutcome()
         for _ in 0..<64 {
             if batching { waitForBurstToEnd() }

@@ -50,8 +50,8 @@ public final class SegmentWatcher {
         network = host.network
         users = host.users
         repair = host.repair(configured: configured)
-        // Forgetting vanished guests tears down through the batched queue; the host's
-        // reaper runs detached, so the watcher never waits out a deletion.
+        // Forgetting vanished guests tears down through the queue; the watcher reaps in
+        // its own loop (`PendingTeardowns.Style.inlineIfIdle`), unless a hook's reaper runs.
         lifecycle = host.lifecycle
         journal = host.journal
         self.interval = interval

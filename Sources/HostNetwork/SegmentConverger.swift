@@ -8,8 +8,8 @@ import VXLANCore
 public struct SegmentConverger {
     let kernel: any LinkKernel
     /// Read a unicast device's fdb even when its alias says it was converged. The kernel
-    /// walks every device of the namespace for that dump (+2.6 ms per call with 4096
-    /// VNIs), so the hook trusts the alias; `vxlanctl ensure` verifies, which also
+    /// walks every device of the namespace for that dump (docs/benchmarks.md), so the
+    /// hook trusts the alias; `vxlanctl ensure` verifies, which also
     /// repairs fdb entries changed by hand.
     let verifiesForwarding: Bool
 
@@ -249,26 +249,7 @@ public struct SegmentConverger {
         return found
     }
 
-    // MARK: - teardown
-
-    /// Decides whether the VNI's segment goes (`SegmentStatus.teardownPlan`), from name
-    /// lookups. Run it under the VNI's lock, with `remove` after it.
-    public func planTeardown(_ names: SegmentNames) throws(ConvergeError) -> TeardownPlan {
-        try request { () throws(KernelError) in try kernel.status(of: names) }.teardownPlan()
-    }
-
-    /// Deletes the VNI's devices with one RTM_DELLINK for its interface group: the kernel
-    /// waits one RCU grace period (~30 ms) per request, so this halves a teardown. Devices
-    /// a killed reaper left staged go back into the VNI's group first.
-    public func remove(_ removal: SegmentRemoval) throws(ConvergeError) -> [SegmentChange] {
-        try unstage(removal.devices, of: removal.vni)
-        try request { () throws(KernelError) in
-            try kernel.deleteLinks(inGroup: Ownership.interfaceGroup(for: removal.vni))
-        }
-        return removal.deleted
-    }
-
-    // MARK: - batched teardown (the reaper)
+    // MARK: - teardown (the reaper's, many segments in one request)
 
     /// Moves the removal's devices into the reaping group, where `deleteStaged` finds
     /// them with other VNIs' devices. Changing a group costs no grace period.
@@ -304,14 +285,6 @@ public struct SegmentConverger {
             }
         }
         return strangers.map(\.name)
-    }
-
-    /// `planTeardown`, then `remove` if the plan says so.
-    public func teardown(_ names: SegmentNames) throws(ConvergeError) -> TeardownResult {
-        switch try planTeardown(names) {
-        case .remove(let removal): .removed(try remove(removal))
-        case .leave(let result): result
-        }
     }
 
     // MARK: - helpers

@@ -3,8 +3,8 @@ import VXLANCore
 extension NetlinkSession {
     /// Every VNI on the host: vxlan devices that are ours or carry a template name, and
     /// bridges named by the template. One dump of every link, grouped here: asking the
-    /// kernel for each bridge's ports made `vxlanctl status` quadratic (6 s at 4096
-    /// VNIs). For vxlanctl, never the hook.
+    /// kernel for each bridge's ports made `vxlanctl status` quadratic in the number of
+    /// VNIs. For vxlanctl, never the hook.
     public func segments(bridgeNames: NameTemplate, vxlanNames: NameTemplate) throws(KernelError) -> [SegmentStatus] {
         let all = try allLinks()
         let portsByMaster = Dictionary(grouping: all.filter { $0.master != 0 }, by: \.master)

@@ -55,7 +55,7 @@ extension KeptReason {
         switch result {
         case .notOwned(let name): self = .notOwned(name)
         case .inUse(let ports): self = .portsRemain(bridge: bridge.rawValue, ports: ports)
-        case .absent, .removed: return nil
+        case .absent: return nil
         }
     }
 }

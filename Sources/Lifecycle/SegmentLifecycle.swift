@@ -425,8 +425,8 @@ public struct SegmentLifecycle {
     /// Segments deleted per kernel request. The kernel still waits one RCU grace period
     /// per bridge (and per bridge port) inside a request, all under RTNL, so one request
     /// for a whole evacuation would keep every other netlink call (a guest's prepare)
-    /// waiting for seconds; a request saves its fixed cost (~25 ms here) and lets
-    /// waiting calls in between. Measured in `Benchmarks/run` (evacuation, churn).
+    /// waiting for seconds; a request saves its fixed cost and lets waiting calls in
+    /// between. Measured in `Benchmarks/run` (evacuation, churn; docs/benchmarks.md).
     static let segmentsPerRequest = 8
 
     /// One request for every staged device; then the marks go. On failure both stay, for

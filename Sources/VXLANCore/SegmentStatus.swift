@@ -64,9 +64,8 @@ public enum TeardownPlan: Hashable, Sendable {
     case leave(TeardownResult)
 }
 
-/// What a teardown did, or why it left the segment.
+/// Why a teardown leaves the segment.
 public enum TeardownResult: Hashable, Sendable {
-    case removed([SegmentChange])
     case absent
     /// The bridge is not ours: left alone.
     case notOwned(String)

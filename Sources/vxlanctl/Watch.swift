@@ -115,8 +115,9 @@ struct Watch: ParsableCommand {
             }
             let watcher: SegmentWatcher
             do {
-                // Detached reaper: the watcher never waits out a deletion.
-                let host = try options.openHost(reaper: .detached, staleAfter: grace, journal: journal)
+                // The watcher reaps in its own loop, unless a hook's reaper runs
+                // (`PendingTeardowns.Style.inlineIfIdle`).
+                let host = try options.openHost(reaper: .inlineIfIdle, staleAfter: grace, journal: journal)
                 watcher = try SegmentWatcher(host: host, interval: interval, settle: settle, configured: configured)
                 watcher.export = try export(
                     config.metrics, metrics: HostMetrics(host: host, configured: configured), journal: journal)

@@ -117,7 +117,7 @@ final class ConvergerBranchTests {
         let result = try ensure()
         #expect(result.borrowed && result.changes.isEmpty)
         #expect(kernel.requests.isEmpty, "an operator's devices are never modified")
-        #expect(try converger.teardown(config.names(for: VNI(5001))) == .notOwned("brvx-5001"))
+        #expect(try converger.teardown(config.names(for: VNI(5001)), reading: kernel) == .left(.notOwned("brvx-5001")))
         #expect(kernel.names == ["brvx-5001", "ul0", "vxlan5001"])
     }
 
@@ -263,14 +263,14 @@ final class ConvergerBranchTests {
 
     // MARK: teardown
 
-    @Test func testTeardownDeletesTheGroupAndNamesWhatWent() throws {
+    @Test func testTeardownDeletesTheReapingGroupAndNamesWhatWent() throws {
         try ensure()
-        let result = try converger.teardown(config.names(for: VNI(5001)))
+        let result = try converger.teardown(config.names(for: VNI(5001)), reading: kernel)
         #expect(result == .removed([.deletedVXLAN("vxlan5001"), .deletedBridge("brvx-5001")]))
         if case .removed(let changes) = result {
             #expect(changes.map(\.description) == ["deleted vxlan5001", "deleted bridge brvx-5001"])
         }
-        #expect(kernel.requests.last == "ip link del group \(Ownership.interfaceGroup(for: try VNI(5001)))")
+        #expect(kernel.requests.last == "ip link del group \(Ownership.reapingGroup)")
         #expect(kernel.names == ["ul0"])
     }
 }

@@ -27,8 +27,8 @@ struct Host {
     func ensure(_ vni: UInt32) throws -> EnsureResult { try converger.ensure(plan(vni)) }
 
     @discardableResult
-    func teardown(_ vni: UInt32) throws -> TeardownResult {
-        try converger.teardown(config.names(for: VNI(vni)))
+    func teardown(_ vni: UInt32) throws -> TeardownDone {
+        try converger.teardown(config.names(for: VNI(vni)), reading: namespace.session())
     }
 
     func link(_ name: String) throws -> [String: Any]? { try namespace.link(name) }
@@ -252,7 +252,7 @@ struct SegmentConvergerTests {
         let result = try host.ensure(5001)
         #expect(result.borrowed)
         #expect(result.changes.isEmpty)
-        #expect(try host.teardown(5001) == .notOwned("brvx-5001"))
+        #expect(try host.teardown(5001) == .left(.notOwned("brvx-5001")))
         #expect(try host.link("brvx-5001") != nil && host.link("vxlan5001") != nil)
     }
 
@@ -337,7 +337,7 @@ struct SegmentConvergerTests {
         #expect(actions.map(\.description) == ["deleted vxlan5001", "deleted bridge brvx-5001"])
         #expect(try host.link("brvx-5001") == nil && host.link("vxlan5001") == nil)
         #expect(try host.link("brvx-5002") != nil && host.link("vxlan5002") != nil && host.link("br-other") != nil)
-        #expect(try host.teardown(5001) == .absent)
+        #expect(try host.teardown(5001) == .left(.absent))
     }
 
     @Test func testTeardownLeavesBridgeWithForeignPort() throws {
@@ -345,14 +345,14 @@ struct SegmentConvergerTests {
         try host.ensure(5001)
         try host.namespace.ip("link", "add", "vnet0", "type", "veth", "peer", "name", "guest0")
         try host.namespace.ip("link", "set", "vnet0", "master", "brvx-5001")
-        #expect(try host.teardown(5001) == .inUse(ports: ["vnet0"]))
+        #expect(try host.teardown(5001) == .left(.inUse(ports: ["vnet0"])))
         #expect(try host.link("brvx-5001") != nil && host.link("vxlan5001") != nil)
     }
 
     @Test func testTeardownNeverDeletesAForeignBridge() throws {
         let host = try Host("not-ours")
         try host.namespace.ip("link", "add", "brvx-5001", "type", "bridge")
-        #expect(try host.teardown(5001) == .notOwned("brvx-5001"))
+        #expect(try host.teardown(5001) == .left(.notOwned("brvx-5001")))
         #expect(try host.link("brvx-5001") != nil)
     }
 
