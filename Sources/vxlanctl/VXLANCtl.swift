@@ -70,7 +70,7 @@ struct CommonOptions: ParsableArguments {
     /// runs inline. Lines go to the journal and, echoed, to stderr.
     func openHost(
         reaper: PendingTeardowns.Style = .inline, staleAfter: Int = 300, verifiesForwarding: Bool = false,
-        journal: any LifecycleLog = Journal(echo: true)
+        journal: any LifecycleLog = Journal(echo: true, phase: "vxlanctl")
     ) throws -> SegmentHost {
         do {
             return try SegmentHost.open(
