@@ -146,3 +146,26 @@ struct MetricsTests {
         #expect(check.output.isEmpty && check.errors.isEmpty, "lint: \(check.output)\(check.errors)")
     }
 }
+
+@Suite(.enabled(if: isRoot, "needs root to create network namespaces"))
+struct PeerCheckMetricsTests {
+    /// Unicast hosts A and B on one switch; A's watcher checks the path to B every second
+    /// and its textfile carries the verdict: pass, then, once the switch port towards B
+    /// drops frames over 1400 bytes without a word (a bridge does), black_hole.
+    @Test func testPeerVerdictFollowsThePath() throws {
+        let hosts = try TwoHosts(mode: "unicast")
+        let textfile = hosts.a.folder.path + "/libvirt_vxlan.prom"
+        let watcher = try Watcher(
+            on: hosts.a,
+            options: ["--peer-check-interval", "1", "--metrics-textfile", textfile, "--metrics-interval", "1"])
+        func verdict(_ label: String) -> Bool {
+            let text = (try? String(contentsOfFile: textfile, encoding: .utf8)) ?? ""
+            return text.contains("libvirt_vxlan_peer_path{peer=\"192.0.2.2\",verdict=\"\(label)\"} 1\n")
+        }
+        #expect(eventually { verdict("pass") }, "\(watcher.output)")
+        try hosts.fabric.ip("link", "set", "sw-b", "mtu", "1400")
+        #expect(eventually { verdict("black_hole") }, "\(watcher.output)")
+        #expect(watcher.output.contains("watch: peer "), "a changed verdict is logged")
+        #expect(watcher.stop())
+    }
+}
