@@ -67,19 +67,20 @@ public final class MetricsEndpoint {
             socketAddress.sin_family = sa_family_t(AF_INET)
             socketAddress.sin_port = address.port.bigEndian
             withUnsafeMutableBytes(of: &socketAddress.sin_addr) { $0.copyBytes(from: bytes) }
-            return withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
+            return bind(descriptor, to: socketAddress)
         }
         var socketAddress = sockaddr_in6()
         socketAddress.sin6_family = sa_family_t(AF_INET6)
         socketAddress.sin6_port = address.port.bigEndian
         withUnsafeMutableBytes(of: &socketAddress.sin6_addr) { $0.copyBytes(from: bytes) }
-        return withUnsafePointer(to: &socketAddress) {
+        return bind(descriptor, to: socketAddress)
+    }
+
+    /// bind(2) with a sockaddr_in or sockaddr_in6.
+    private static func bind<SocketAddress>(_ descriptor: Int32, to socketAddress: SocketAddress) -> Int32 {
+        withUnsafePointer(to: socketAddress) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<SocketAddress>.size))
             }
         }
     }
