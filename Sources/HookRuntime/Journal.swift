@@ -55,14 +55,6 @@ public struct Journal: LifecycleLog, Sendable {
         write(level, message, event: event)
     }
 
-    /// With another phase and no subject: the reaper's lines, whichever call woke it.
-    public func with(phase: String) -> Journal {
-        var copy = self
-        copy.phase = phase
-        copy.subject = nil
-        return copy
-    }
-
     private func write(_ level: LogLevel, _ message: String, event: LogEvent?) {
         defer { if echo { writeStandardError("libvirt-vxlan: \(message)\n") } }
         guard journald else { return libvirt_vxlan_syslog(level.priority, message) }

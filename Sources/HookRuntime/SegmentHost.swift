@@ -59,9 +59,7 @@ public struct SegmentHost {
     /// The teardowns marked and not yet done; the reaper runs over a netlink session of
     /// its own, opened where it runs.
     public var teardowns: PendingTeardowns {
-        // The reaper's lines are its own (PHASE=reap), not those of the call that woke it.
-        let reaperJournal = (journal as? Journal)?.with(phase: "reap") ?? journal
-        let (state, journal, reaper, staleAfter) = (state, reaperJournal, reaper, staleAfter)
+        let (state, journal, reaper, staleAfter) = (state, journal, reaper, staleAfter)
         return PendingTeardowns(state: state, style: reaper) {
             do {
                 return try SegmentHost.open(state: state, journal: journal, reaper: reaper, staleAfter: staleAfter)
