@@ -186,7 +186,8 @@ public final class SegmentWatcher {
         switch outcome {
         case .converged(let actions):
             failures[vni] = nil
-            counters?.add(CounterLayout.repairs(cause))
+            // Converged with nothing to do: someone else (a hook call) repaired it first.
+            if !actions.isEmpty { counters?.add(CounterLayout.repairs(cause)) }
             for action in actions {
                 journal.log(
                     .notice, "\(context): \(drift): \(action)", LogEvent(.repaired, vni: vni, outcome: "repaired"))
