@@ -14,7 +14,7 @@ public enum HookMain {
     static func run(
         _ arguments: [String], input readInput: () throws -> [UInt8], counters: StateDirectory = .fromEnvironment()
     ) -> Int32 {
-        let started = monotonicMicroseconds()
+        let started = startTime(launcher: getenv(startVariable), now: monotonicMicroseconds())
         let call: HookCall
         switch parse(arguments) {
         case .success(let parsed): call = parsed
@@ -28,6 +28,24 @@ public enum HookMain {
         let (status, outcome) = act(call, input: readInput)
         count(call, outcome, since: started, in: counters)
         return status
+    }
+
+    /// Set by the launcher (Sources/hook-launcher) to the monotonic microseconds at which
+    /// it executed this worker.
+    static let startVariable = "LIBVIRT_VXLAN_HOOK_STARTED"
+
+    /// When the call started: the launcher's time, if it gave a sane one (decimal, not in
+    /// the future, less than an hour ago), else `now` (the worker run directly).
+    static func startTime(launcher text: UnsafePointer<CChar>?, now: Int) -> Int {
+        guard var digit = text, digit.pointee != 0 else { return now }
+        var value = 0
+        while digit.pointee != 0 {
+            let code = Int(digit.pointee) - 48
+            guard (0...9).contains(code), value < Int.max / 10 - 9 else { return now }
+            value = value * 10 + code
+            digit += 1
+        }
+        return value <= now && now - value < 3_600_000_000 ? value : now
     }
 
     /// Adds the call to the counters file (`CounterFile`): its phase and outcome, and how

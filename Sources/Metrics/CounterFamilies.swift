@@ -15,7 +15,8 @@ extension CounterLayout {
                 + "(ok; refused: input or configuration refused; failed: the host could not be changed).")
         var durations = MetricFamily(
             "libvirt_vxlan_hook_duration_seconds", .histogram,
-            help: "Time the hook's worker took per call, from its start to its exit status, by driver and phase.")
+            help: "Time per hook call, from the launcher executing the worker to the worker's exit status, by driver "
+                + "and phase.")
         for phase in HookPhase.all {
             let labels = [("driver", phase.driver.rawValue), ("phase", phase.operation)]
             for outcome in HookOutcome.allCases {

@@ -85,6 +85,16 @@ struct HookMainTests {
         #expect(calls.reduce(0, +) == 3)
     }
 
+    /// The launcher's start time counts when it is sane; anything else is the worker's own.
+    @Test(arguments: [
+        ("1000000", 1_000_000), ("999000", 999_000), ("", 1_000_000), ("1000001", 1_000_000), ("12x", 1_000_000),
+        ("-5", 1_000_000), ("99999999999999999999999", 1_000_000),
+    ])
+    func testLaunchersStartTimeIsUsedWhenSane(text: String, expected: Int) {
+        #expect(text.withCString { HookMain.startTime(launcher: $0, now: 1_000_000) } == expected)
+        #expect(HookMain.startTime(launcher: nil, now: 1_000_000) == 1_000_000)
+    }
+
     /// A counters file of another layout (a size it cannot have, another magic) is left
     /// alone: the call is not counted, and not failed.
     @Test func testForeignCountersFileIsNeverWritten() throws {
