@@ -63,6 +63,19 @@ public final class CounterFile {
     public func snapshot() -> [UInt64] {
         (0..<CounterLayout.slotCount).map { lvx_atomic_load(slots + $0) }
     }
+
+    /// The slots of the file under `state`, read without creating or changing anything
+    /// (`vxlanctl metrics`, the watcher's exposition); empty when there is no such file
+    /// (nothing counted yet) or it is of another layout.
+    public static func read(in state: StateDirectory) -> [UInt64] {
+        guard let bytes = try? readFile(at: state.countersPath, limit: CounterLayout.byteCount),
+            bytes.count == CounterLayout.byteCount
+        else { return [] }
+        let slots = bytes.withUnsafeBytes { raw in
+            (0..<CounterLayout.slotCount).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) }
+        }
+        return slots.first == CounterLayout.magic ? slots : []
+    }
 }
 
 extension StateDirectory {

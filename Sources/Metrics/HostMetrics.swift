@@ -24,7 +24,7 @@ public struct HostMetrics {
 
     /// The exposition (Prometheus text format 0.0.4).
     public func exposition() throws(KernelError) -> String {
-        let counters = CounterFile.open(in: host.state)?.snapshot() ?? []
+        let counters = CounterFile.read(in: host.state)
         return renderMetrics(try observe().families + CounterLayout.families(counters))
     }
 

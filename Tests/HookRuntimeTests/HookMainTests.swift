@@ -68,6 +68,8 @@ struct HookMainTests {
         _ = HookMain.run(["qemu.d/h", "g", "prepare", "begin", "-"], input: empty, counters: state)
         _ = HookMain.run(["network.d/h", "n", "stopped", "end", "-"], input: empty, counters: state)
         let slots = try #require(CounterFile.open(in: state)).snapshot()
+        // What vxlanctl metrics reads, without mapping or creating anything.
+        #expect(CounterFile.read(in: state) == slots)
         let prepare = try #require(
             HookPhase(HookCall(driver: .qemu, object: "g", operation: "prepare", subOperation: "begin")))
         let stopped = try #require(
@@ -104,6 +106,8 @@ struct HookMainTests {
         let foreign = [UInt8](repeating: 7, count: CounterLayout.byteCount)
         #expect(FileManager.default.createFile(atPath: state.countersPath, contents: Data(foreign)))
         #expect(CounterFile.open(in: state) == nil)
+        #expect(CounterFile.read(in: state).isEmpty)
+        #expect(CounterFile.read(in: StateDirectory(path: folder.path + "/absent")).isEmpty)
         #expect(HookMain.run(["qemu.d/h", "g", "prepare", "begin", "-"], input: { [] }, counters: state) == 1)
         #expect(FileManager.default.contents(atPath: state.countersPath) == Data(foreign))
     }
