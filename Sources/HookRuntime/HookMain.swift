@@ -79,8 +79,9 @@ public enum HookMain {
                 throw error
             }
             let host = try SegmentHost.open(journal: journal, reaper: .detached)
-            try HookRunner(config: config, lifecycle: host.lifecycle, journal: journal).run(call, input: input)
-            return (0, .ok)
+            return (
+                0, try HookRunner(config: config, lifecycle: host.lifecycle, journal: journal).run(call, input: input)
+            )
         } catch {
             let message = "\(error)"
             let outcome = Self.outcome(of: error)
