@@ -91,12 +91,13 @@ install: release
 	install -D -m 0644 README.md -t $(DESTDIR)/usr/share/doc/libvirt-vxlan
 	install -D -m 0644 docs/*.md -t $(DESTDIR)/usr/share/doc/libvirt-vxlan/docs
 	install -D -m 0644 Samples/frr-evpn.conf Samples/domain-bridge.xml Samples/network-vxlan-5001.xml \
+		Samples/prometheus-alerts.yml Samples/prometheus-alerts.test.yml Samples/grafana-dashboard.json \
 		-t $(DESTDIR)/usr/share/doc/libvirt-vxlan/examples
 	install -d $(DESTDIR)/etc/libvirt/hooks/qemu.d $(DESTDIR)/etc/libvirt/hooks/network.d
 	# The conffile: the documented sample with every setting commented out, so a fresh
 	# install runs on the defaults until the operator sets at least the underlay.
 	test -e $(DESTDIR)$(CONFIG_DIR)/vxlan.conf || { install -d $(DESTDIR)$(CONFIG_DIR) && \
-		sed -e 's/^\([a-z_]* = \)/# \1/' -e 's/^\[names\]$$/# [names]/' Samples/vxlan.conf \
+		sed -e 's/^\([a-z_]* = \)/# \1/' -e 's/^\[\(names\|metrics\)\]$$/# [\1]/' Samples/vxlan.conf \
 		>$(DESTDIR)$(CONFIG_DIR)/vxlan.conf; }
 	test -n "$(DESTDIR)" || debian/libvirt-vxlan.postinst configure
 

@@ -53,6 +53,8 @@ let package = Package(
             providers: [.apt(["libvirt-dev"])]),
         // syslog(3) without C varargs (libc: nothing to link).
         .systemLibrary(name: "CSyslog"),
+        // Atomic adds on counters in a file several processes map (header only).
+        .systemLibrary(name: "CAtomic"),
 
         // Pure logic: configuration, names, VNIs, addresses, the plan. Imports no C library.
         .target(name: "VXLANCore", swiftSettings: hookModule),
@@ -78,8 +80,16 @@ let package = Package(
         // The hook at run time: argv and stdin, dispatch, configuration file, user records
         // and locks under /run, the journal, the detached teardown.
         .target(
-            name: "HookRuntime", dependencies: ["CSyslog", "VXLANCore", "LibvirtXML", "HostNetwork", "Lifecycle"],
+            name: "HookRuntime",
+            dependencies: ["CAtomic", "CSyslog", "VXLANCore", "LibvirtXML", "HostNetwork", "Lifecycle"],
             swiftSettings: hookModule),
+
+        // What an operator graphs: the Prometheus exposition, the host's segments and
+        // counters as metric families, /metrics and node_exporter's textfile for the
+        // watcher. vxlanctl only: every symbol linked into the hook costs each call.
+        .target(
+            name: "Metrics", dependencies: ["VXLANCore", "HostNetwork", "Lifecycle", "HookRuntime"],
+            swiftSettings: strict),
 
         // The libvirt hook: argv + stdin -> HookRuntime. Links no libvirt (start-up cost).
         .executableTarget(
@@ -90,7 +100,8 @@ let package = Package(
         .executableTarget(
             name: "vxlanctl",
             dependencies: [
-                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "PathProbe",
+                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "Metrics",
+                "PathProbe",
                 "Spawn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -116,6 +127,8 @@ let package = Package(
             name: "KernelFakes", dependencies: ["HostNetwork", "VXLANCore"], path: "Tests/KernelFakes",
             swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
+        .testTarget(
+            name: "MetricsTests", dependencies: ["Metrics", "VXLANCore", "NamespaceTestSupport"], swiftSettings: strict),
         .testTarget(name: "PathProbeTests", dependencies: ["PathProbe", "VXLANCore"], swiftSettings: strict),
         .testTarget(
             name: "LifecycleTests", dependencies: ["Lifecycle", "LifecycleFakes", "VXLANCore"],
@@ -129,8 +142,8 @@ let package = Package(
         .testTarget(
             name: "HookRuntimeTests",
             dependencies: [
-                "HookRuntime", "Lifecycle", "LifecycleFakes", "VXLANCore", "HostNetwork", "NamespaceTestSupport",
-                "Spawn",
+                "HookRuntime", "Lifecycle", "LifecycleFakes", "Metrics", "VXLANCore", "HostNetwork",
+                "NamespaceTestSupport", "Spawn",
                 "libvirt-vxlan-hook", "vxlanctl",
             ],
             swiftSettings: strict),

@@ -108,7 +108,7 @@ final class WatcherProcess {
     init(vxlanctl: String, spawner: Spawner, work: String) throws {
         log = "\(work)/stderr-watch"
         pid = try spawn(
-            [vxlanctl, "watch", "--interval", "3600"], environment: spawner.environment,
+            [vxlanctl, "watch", "--interval", "3600", "--metrics-textfile", "off"], environment: spawner.environment,
             stderr: .file(log, flags: O_WRONLY | O_CREAT | O_TRUNC))
         // It logs this once subscribed and through its first sweep.
         while !output.contains("watch: started") {

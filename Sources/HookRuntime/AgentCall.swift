@@ -17,10 +17,15 @@ public enum AgentCall {
 
     /// `configPath` nil: `LIBVIRT_VXLAN_CONFIG` or the default file (`ConfigFile`).
     public static func run(_ request: AgentRequest, configPath: String?) -> Outcome {
-        let journal = Journal()
+        // PHASE=modifyvxlan: CloudStack's agent, not a libvirt hook phase.
+        let journal = Journal(phase: "modifyvxlan")
         let context = "modifyvxlan \(request.operation)"
         func failure(_ message: String, logged: Bool) -> Outcome {
-            if !logged { journal.log(.error, "\(context) VNI \(request.vni): \(message)") }
+            if !logged {
+                journal.log(
+                    .error, "\(context) VNI \(request.vni): \(message)",
+                    LogEvent(.segmentFailed, vni: request.vni, outcome: "failed"))
+            }
             return Outcome(lines: [message], status: 1)
         }
         let config: Config

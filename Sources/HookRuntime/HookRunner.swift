@@ -15,11 +15,15 @@ public struct HookRunner {
         self.journal = journal
     }
 
-    public func run(_ call: HookCall, input: [UInt8]) throws(HookError) {
+    /// Returns how the call ended for the counters: `.failed` for a reconnect whose
+    /// failure was logged and not returned (libvirt would kill the guest); a refusal or a
+    /// failure of any other call is thrown.
+    @discardableResult
+    public func run(_ call: HookCall, input: [UInt8]) throws(HookError) -> HookOutcome {
         let phase = "\(call.driver) \(call.operation) \(call.subOperation)"
         switch call.action {
         case .ignore:
-            return
+            return .ok
         case .prepareDomain:
             try prepare(try parseDomain(input), phase: phase, guestMTU: config.guestMTU)
         case .checkDomain:
@@ -27,7 +31,10 @@ public struct HookRunner {
         case .reconnectDomain:
             // libvirt kills a running guest whose reconnect hook fails: log, never fail.
             do { try prepare(try parseDomain(input), phase: phase, guestMTU: .warn) } catch {
-                journal.log(.error, "\(phase) \(call.object.escapedForMessage): \(error) (guest left running)")
+                journal.log(
+                    .error, "\(phase) \(call.object.escapedForMessage): \(error) (guest left running)",
+                    LogEvent(.hookCallFailed, outcome: "failed"))
+                return .failed
             }
         case .releaseDomain:
             try release(try parseDomain(input), phase: phase)
@@ -36,6 +43,7 @@ public struct HookRunner {
         case .plugPort, .unplugPort:
             try servePort(call.action == .plugPort, try parseHookData(input), phase: phase)
         }
+        return .ok
     }
 
     /// Whether a call concerns a segment of ours under `config`: a domain with an interface

@@ -124,6 +124,7 @@ public struct PendingTeardowns: TeardownQueue {
         for _ in 0..<64 {
             if batching { waitForBurstToEnd() }
             let round = reaper()
+            count(round)
             total.merge(round)
             let left = Set(round.pending)
             _ = flock(descriptor, LOCK_UN)
@@ -133,6 +134,17 @@ public struct PendingTeardowns: TeardownQueue {
         }
         _ = flock(descriptor, LOCK_UN)
         return total
+    }
+
+    /// Adds a round to the counters file: a batch when it deleted segments, the segments,
+    /// and the teardowns it left pending after a failure.
+    private func count(_ round: ReapOutcome) {
+        guard !round.removed.isEmpty || !round.failed.isEmpty, let counters = CounterFile.open(in: state) else {
+            return
+        }
+        if !round.removed.isEmpty { counters.add(CounterLayout.reaper(.batches)) }
+        counters.add(CounterLayout.reaper(.segmentsRemoved), UInt64(round.removed.count))
+        counters.add(CounterLayout.reaper(.failures), UInt64(round.failed.count))
     }
 
     /// Until no mark has been written or removed for `quietMilliseconds` (the folder's
@@ -155,7 +167,7 @@ public struct PendingTeardowns: TeardownQueue {
 }
 
 /// Milliseconds on the monotonic clock: the reaper's batching window, the watcher's timers.
-func monotonicMilliseconds() -> Int {
+public func monotonicMilliseconds() -> Int {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return now.tv_sec * 1000 + now.tv_nsec / 1_000_000

@@ -32,7 +32,7 @@ public enum ReaperMain {
                     + "the hook starts it\n")
             return 64
         }
-        let journal = Journal()
+        let journal = Journal(phase: "reap")
         guard let host = try? SegmentHost.open(state: state, journal: journal, reaper: .detached) else {
             journal.log(.error, "teardown: cannot open a netlink socket; the marks stay for the next reaper")
             return 1

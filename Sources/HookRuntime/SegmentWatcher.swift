@@ -32,6 +32,10 @@ public final class SegmentWatcher {
     private var waiting: Set<String> = []
     /// The stop signals' descriptor (`StopSignals`), also looked at during a long check.
     private var stop: Int32 = -1
+    /// The counters file: checks, repairs by cause, lost notifications (`CounterFile`).
+    let counters: CounterFile?
+    /// `/metrics`, the textfile and the periodic peer check, served from this loop.
+    public var export: (any WatcherLoopClient)?
 
     /// - Parameters:
     ///   - host: the segments to keep; its reaper should be detached, and its
@@ -53,6 +57,7 @@ public final class SegmentWatcher {
         self.interval = interval
         self.settle = settle
         self.staleAfter = host.staleAfter
+        counters = CounterFile.open(in: host.state)
     }
 
     /// Runs until a byte arrives on `stop` (`StopSignals`). The first check is a sweep:
@@ -60,12 +65,14 @@ public final class SegmentWatcher {
     public func run(stop: Int32) {
         self.stop = stop
         let inUse = check(sweep: true)?.inUse ?? 0
-        journal.log(.info, "watch: started, \(inUse) segment\(inUse == 1 ? "" : "s") in use, sweep every \(interval) s")
+        journal.log(
+            .info, "watch: started, \(inUse) segment\(inUse == 1 ? "" : "s") in use, sweep every \(interval) s",
+            LogEvent(.watcherStarted))
         var nextSweep = monotonicMilliseconds() + interval * 1000
         while true {
             switch wait(stop: stop, milliseconds: max(0, nextSweep - monotonicMilliseconds())) {
             case .stop:
-                journal.log(.info, "watch: stopped")
+                journal.log(.info, "watch: stopped", LogEvent(.watcherStopped))
                 return
             case .timeout:
                 // A check that could not read the links is tried again in a second.
@@ -76,14 +83,19 @@ public final class SegmentWatcher {
                 settling: while true {
                     switch wait(stop: stop, milliseconds: min(settle, max(0, deadline - monotonicMilliseconds()))) {
                     case .stop:
-                        journal.log(.info, "watch: stopped")
+                        journal.log(.info, "watch: stopped", LogEvent(.watcherStopped))
                         return
                     case .timeout: break settling
                     case .events: overrun = drain() || overrun
                     }
                     if monotonicMilliseconds() >= deadline { break }
                 }
-                if overrun { journal.log(.warning, "watch: notifications lost (ENOBUFS): checking every segment") }
+                if overrun {
+                    counters?.add(CounterLayout.watcher(.notificationsLost))
+                    journal.log(
+                        .warning, "watch: notifications lost (ENOBUFS): checking every segment",
+                        LogEvent(.notificationsLost))
+                }
                 if check(sweep: overrun) == nil {
                     nextSweep = monotonicMilliseconds() + 1000
                 } else if overrun {
@@ -111,6 +123,11 @@ public final class SegmentWatcher {
             journal.log(.error, "watch: \(error); trying again in a second")
             return nil
         }
+        counters?.add(CounterLayout.watcher(.checks))
+        defer {
+            counters?.store(CounterLayout.watcher(.lastCheckTime), UInt64(max(0, time(nil))))
+            export?.checked()
+        }
         var inUse = 0
         var repaired: [VNI] = []
         var waits: [String: Int] = [:]
@@ -130,16 +147,23 @@ public final class SegmentWatcher {
                 failures[vni] = nil
             case .underlay(let reason)?:
                 waits[reason, default: 0] += 1
-            case .segment(let reason)?:
-                report(vni, drift: reason, repair.repair(vni))
+            case .segment(let reason, let cause)?:
+                report(vni, drift: reason, cause: cause, repair.repair(vni))
                 repaired.append(vni)
             }
             if sweep, mayHaveVanished(recorded, ports: table.ports(ofBridge: plan.names.bridge)) {
-                do { try lifecycle.collectGarbage([plan.names]) } catch { journal.log(.error, "watch gc: \(error)") }
+                do {
+                    let forgotten = try lifecycle.collectGarbage([plan.names]).reduce(0) { $0 + $1.forgotten.count }
+                    counters?.add(CounterLayout.watcher(.guestsForgotten), UInt64(forgotten))
+                } catch {
+                    journal.log(.error, "watch gc: \(error)", LogEvent(.segmentFailed, vni: vni, outcome: "failed"))
+                }
             }
         }
         for (reason, count) in waits where !waiting.contains(reason) {
-            journal.log(.warning, "watch: \(reason): \(count) segment\(count == 1 ? "" : "s") in use wait for it")
+            journal.log(
+                .warning, "watch: \(reason): \(count) segment\(count == 1 ? "" : "s") in use wait for it",
+                LogEvent(.underlayWaiting, outcome: "waiting"))
         }
         waiting = Set(waits.keys)
         return (inUse, repaired)
@@ -157,16 +181,25 @@ public final class SegmentWatcher {
         }
     }
 
-    private func report(_ vni: VNI, drift: String, _ outcome: SegmentRepair.Outcome) {
+    private func report(_ vni: VNI, drift: String, cause: RepairCause, _ outcome: SegmentRepair.Outcome) {
         let context = "watch VNI \(vni)"
         switch outcome {
         case .converged(let actions):
             failures[vni] = nil
-            for action in actions { journal.log(.notice, "\(context): \(drift): \(action)") }
+            // Converged with nothing to do: someone else (a hook call) repaired it first.
+            if !actions.isEmpty { counters?.add(CounterLayout.repairs(cause)) }
+            for action in actions {
+                journal.log(
+                    .notice, "\(context): \(drift): \(action)", LogEvent(.repaired, vni: vni, outcome: "repaired"))
+            }
         case .failed(let reason):
+            // Every failed attempt counts; the journal says it once per reason.
+            counters?.add(CounterLayout.repairFailures(cause))
             guard failures[vni] != reason else { return }
             failures[vni] = reason
-            journal.log(.error, "\(context): \(drift): cannot repair: \(reason)")
+            journal.log(
+                .error, "\(context): \(drift): cannot repair: \(reason)",
+                LogEvent(.repairFailed, vni: vni, outcome: "failed"))
         case .unused, .unplanned:
             failures[vni] = nil
         }
@@ -174,18 +207,39 @@ public final class SegmentWatcher {
 
     private enum Wake { case events, timeout, stop }
 
+    /// Sleeps in `poll()` until a stop signal, link notifications, or `milliseconds`;
+    /// meanwhile serves the metrics export's connections and timers (`MetricsExport`).
     private func wait(stop: Int32, milliseconds: Int) -> Wake {
-        var descriptors = [
-            pollfd(fd: stop, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: events.descriptor, events: Int16(POLLIN), revents: 0),
-        ]
+        let deadline = monotonicMilliseconds() + milliseconds
         while true {
-            let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(clamping: milliseconds))
+            let now = monotonicMilliseconds()
+            var descriptors = [
+                pollfd(fd: stop, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: events.descriptor, events: Int16(POLLIN), revents: 0),
+            ]
+            descriptors += export?.descriptors() ?? []
+            let timeout = min(max(0, deadline - now), export?.millisecondsUntilDue(now: now) ?? .max)
+            let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(clamping: timeout))
             if ready < 0, errno == EINTR { continue }
             if descriptors[0].revents != 0 { return .stop }
-            return descriptors[1].revents != 0 ? .events : .timeout
+            if let export { export.handle(descriptors[2...], now: monotonicMilliseconds()) }
+            if descriptors[1].revents != 0 { return .events }
+            if monotonicMilliseconds() >= deadline { return .timeout }
         }
     }
+}
+
+/// Work the watcher's `poll()` loop serves besides link events: the metrics' export
+/// (module Metrics, which the hook does not link). It adds descriptors and a deadline,
+/// and is called when either is due.
+public protocol WatcherLoopClient: AnyObject {
+    /// What to add to `poll()`; `handle` gets the same entries back with their `revents`.
+    func descriptors() -> [pollfd]
+    /// Milliseconds until `handle` must run even without a ready descriptor; nil: never.
+    func millisecondsUntilDue(now: Int) -> Int?
+    func handle(_ polled: ArraySlice<pollfd>, now: Int)
+    /// After each check of every segment.
+    func checked()
 }
 
 /// SIGTERM and SIGINT as a readable descriptor (a self-pipe): the watcher's `poll()`

@@ -59,12 +59,12 @@ public enum Drift: Equatable, Sendable, CustomStringConvertible {
     /// The underlay is missing, down or has no address for the VTEP: no repair can work
     /// until it changes, and that change is a notification of its own.
     case underlay(String)
-    /// The segment's devices differ: a repair is due.
-    case segment(String)
+    /// The segment's devices differ: a repair is due. The cause is the metrics' label.
+    case segment(String, cause: RepairCause)
 
     public var description: String {
         switch self {
-        case .underlay(let reason), .segment(let reason): reason
+        case .underlay(let reason), .segment(let reason, _): reason
         }
     }
 }
@@ -89,17 +89,25 @@ extension SegmentConverger {
         } catch .noLocalAddress(let underlay, let family) {
             return .underlay(ConvergeError.noLocalAddress(underlay: underlay, family: family).description)
         } catch {
-            return .segment(error.description)
+            return .segment(error.description, cause: .configuration)
         }
-        guard let bridge = table.link(named: plan.names.bridge) else { return .segment("\(plan.names.bridge) missing") }
-        guard let vxlan = table.link(named: plan.names.vxlan) else { return .segment("\(plan.names.vxlan) missing") }
-        guard bridge.isUp, vxlan.isUp else { return .segment("\(bridge.isUp ? vxlan.name : bridge.name) down") }
-        guard vxlan.master == bridge.index else { return .segment("\(vxlan.name) not a port of \(bridge.name)") }
+        guard let bridge = table.link(named: plan.names.bridge) else {
+            return .segment("\(plan.names.bridge) missing", cause: .missing)
+        }
+        guard let vxlan = table.link(named: plan.names.vxlan) else {
+            return .segment("\(plan.names.vxlan) missing", cause: .missing)
+        }
+        guard bridge.isUp, vxlan.isUp else {
+            return .segment("\(bridge.isUp ? vxlan.name : bridge.name) down", cause: .down)
+        }
+        guard vxlan.master == bridge.index else {
+            return .segment("\(vxlan.name) not a port of \(bridge.name)", cause: .detached)
+        }
         if let mtu = spec.mtu, vxlan.mtu != mtu || bridge.mtu != mtu, vxlan.isOwned(for: plan.vni) {
-            return .segment("mtu \(vxlan.mtu) instead of \(mtu)")
+            return .segment("mtu \(vxlan.mtu) instead of \(mtu)", cause: .mtu)
         }
         let differences = Self.differences(vxlan.vxlan, spec)
-        return differences.isEmpty ? nil : .segment(differences.joined(separator: ", "))
+        return differences.isEmpty ? nil : .segment(differences.joined(separator: ", "), cause: .parameters)
     }
 
     /// Deletes the VNI's vxlan device (`ip link del vxlanN`) when it is ours and differs

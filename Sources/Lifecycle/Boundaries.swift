@@ -68,6 +68,12 @@ public protocol SegmentLock: AnyObject {
 /// Where the lifecycle says what it did or refused: the journal in the hook.
 public protocol LifecycleLog {
     func log(_ level: LogLevel, _ message: String)
+    /// A line about `event` (its VNI, kind and outcome as fields, where the log keeps them).
+    func log(_ level: LogLevel, _ message: String, _ event: LogEvent)
+}
+
+extension LifecycleLog {
+    public func log(_ level: LogLevel, _ message: String, _ event: LogEvent) { log(level, message) }
 }
 
 /// syslog's priorities, the ones the lifecycle uses.

@@ -43,7 +43,9 @@ public struct PlanRecordingLinks: SegmentLinks {
         let result = try links.ensure(plan)
         guard !result.changes.isEmpty || !plans.hasPlan(for: plan.vni) else { return result }
         do { try plans.record(plan) } catch {
-            journal.log(.warning, "VNI \(plan.vni): vxlanctl watch will not repair this segment: \(error)")
+            journal.log(
+                .warning, "VNI \(plan.vni): vxlanctl watch will not repair this segment: \(error)",
+                LogEvent(.notice, vni: plan.vni, outcome: "unrecorded"))
         }
         return result
     }

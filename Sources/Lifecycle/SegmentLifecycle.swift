@@ -126,11 +126,15 @@ public struct SegmentLifecycle {
             let status = try links.status(of: names)
             try links.unstage([status.bridge, status.vxlan].compactMap { $0 }, of: names.vni)
         } catch {
-            journal.log(.error, "\(context()) VNI \(names.vni): \(error)")
+            journal.log(
+                .error, "\(context()) VNI \(names.vni): \(error)",
+                LogEvent(.segmentFailed, vni: names.vni, outcome: "refused"))
             throw .refused("VNI \(names.vni): \(error)")
         }
         do { try teardowns.unmark(names.vni) } catch { throw .state(error) }
-        journal.log(.info, "\(context()) VNI \(names.vni): pending teardown taken back")
+        journal.log(
+            .info, "\(context()) VNI \(names.vni): pending teardown taken back",
+            LogEvent(.teardownTakenBack, vni: names.vni, outcome: "taken back"))
         return true
     }
 
@@ -140,15 +144,22 @@ public struct SegmentLifecycle {
     {
         do {
             let result = try links.ensure(plan)
-            for change in result.changes { journal.log(.notice, "\(context()) VNI \(plan.vni): \(change)") }
+            for change in result.changes {
+                journal.log(
+                    .notice, "\(context()) VNI \(plan.vni): \(change)",
+                    LogEvent(.segmentMade, vni: plan.vni, outcome: "made"))
+            }
             if result.borrowed {
                 journal.log(
                     .info,
-                    "\(context()) VNI \(plan.vni): using \(plan.names.bridge), which libvirt-vxlan did not create")
+                    "\(context()) VNI \(plan.vni): using \(plan.names.bridge), which libvirt-vxlan did not create",
+                    LogEvent(.notice, vni: plan.vni, outcome: "borrowed"))
             }
             return result
         } catch {
-            journal.log(.error, "\(context()) VNI \(plan.vni): \(error)")
+            journal.log(
+                .error, "\(context()) VNI \(plan.vni): \(error)",
+                LogEvent(.segmentFailed, vni: plan.vni, outcome: "failed"))
             throw .refused("VNI \(plan.vni): \(error)")
         }
     }
@@ -162,12 +173,16 @@ public struct SegmentLifecycle {
         for nic in use.interfacesWithoutMTU {
             let advice = nic.mtuAdvice(segmentMTU: mtu)
             guard use.guestMTU == .warn else {
-                journal.log(.error, "\(context) VNI \(use.plan.vni): refused: \(advice)")
+                journal.log(
+                    .error, "\(context) VNI \(use.plan.vni): refused: \(advice)",
+                    LogEvent(.useRefused, vni: use.plan.vni, outcome: "refused"))
                 throw .refused(
                     "VNI \(use.plan.vni): \(advice) (guest_mtu = \"refuse\"; vxlanctl guest-mtu --apply "
                         + "\(use.record.name.escapedForMessage) does it)")
             }
-            journal.log(.warning, "\(context) VNI \(use.plan.vni): \(advice)")
+            journal.log(
+                .warning, "\(context) VNI \(use.plan.vni): \(advice)",
+                LogEvent(.notice, vni: use.plan.vni, outcome: "warned"))
             warnings.append(advice)
         }
         return warnings
@@ -223,7 +238,8 @@ public struct SegmentLifecycle {
                     try users.remove(user, from: names.vni)
                     dropped.append(Holder(user, record))
                     journal.log(
-                        .warning, "\(context) VNI \(names.vni): --force: forgot \(Holder(user, record)) (\(user))")
+                        .warning, "\(context) VNI \(names.vni): --force: forgot \(Holder(user, record)) (\(user))",
+                        LogEvent(.guestForgotten, vni: names.vni, outcome: "dropped"))
                 }
                 recorded = [:]
                 return dropped.sorted()
@@ -260,7 +276,9 @@ public struct SegmentLifecycle {
             (recorded, outcome.forgotten) = try forgetVanished(recorded, on: names, links: &links, context: context)
             guard recorded.isEmpty else {
                 let reason = KeptReason.usedBy(recorded.map { Holder($0.key, $0.value) }.sorted())
-                journal.log(.info, "\(context) VNI \(names.vni): \(reason)")
+                journal.log(
+                    .info, "\(context) VNI \(names.vni): \(reason)",
+                    LogEvent(.segmentKept, vni: names.vni, outcome: "kept"))
                 outcome.decision = .kept(reason)
                 return outcome
             }
@@ -314,7 +332,8 @@ public struct SegmentLifecycle {
             forgotten.append(Holder(user, record))
             journal.log(
                 .warning,
-                "\(context) VNI \(names.vni): forgot \(record.name) (\(user)): none of its NICs is on \(names.bridge)")
+                "\(context) VNI \(names.vni): forgot \(record.name) (\(user)): none of its NICs is on \(names.bridge)",
+                LogEvent(.guestForgotten, vni: names.vni, outcome: "forgotten"))
         }
         return (remaining, forgotten.sorted())
     }
@@ -330,18 +349,25 @@ public struct SegmentLifecycle {
             case .remove(let removal):
                 if teardowns.isMarked(names.vni) { return .teardownPending(removal) }
                 do { try teardowns.mark(names) } catch {
-                    journal.log(.error, "\(context): teardown failed: \(error)")
+                    journal.log(
+                        .error, "\(context): teardown failed: \(error)",
+                        LogEvent(.segmentFailed, vni: names.vni, outcome: "failed"))
                     return .failed("\(error)")
                 }
+                journal.log(
+                    .info, "\(context): teardown pending",
+                    LogEvent(.teardownPending, vni: names.vni, outcome: "pending"))
                 return .teardownPending(removal)
             case .leave(let result):
                 guard let reason = KeptReason(result, bridge: names.bridge) else { return .absent }
-                journal.log(.info, "\(context): \(reason)")
+                journal.log(.info, "\(context): \(reason)", LogEvent(.segmentKept, vni: names.vni, outcome: "kept"))
                 return .kept(reason)
             }
         } catch {
             // The user is gone already; what kept the segment is for the journal.
-            journal.log(.error, "\(context): teardown failed: \(error)")
+            journal.log(
+                .error, "\(context): teardown failed: \(error)",
+                LogEvent(.segmentFailed, vni: names.vni, outcome: "failed"))
             return .failed("\(error)")
         }
     }
@@ -368,7 +394,9 @@ public struct SegmentLifecycle {
             guard !arrived.isEmpty else { break }
             for names in arrived {
                 do { held.append((names, try locks.lock(names.vni))) } catch {
-                    journal.log(.error, "teardown VNI \(names.vni): \(error)")
+                    journal.log(
+                        .error, "teardown VNI \(names.vni): \(error)",
+                        LogEvent(.teardownFailed, vni: names.vni, outcome: "failed"))
                     outcome.failed[names.vni] = "\(error)"
                 }
             }
@@ -380,7 +408,9 @@ public struct SegmentLifecycle {
             let batch = removals[start..<min(start + Self.segmentsPerRequest, removals.count)]
             let staged = batch.filter { removal in
                 do { try links.stage(removal) } catch {
-                    journal.log(.error, "teardown VNI \(removal.vni): \(error); left pending")
+                    journal.log(
+                        .error, "teardown VNI \(removal.vni): \(error); left pending",
+                        LogEvent(.teardownFailed, vni: removal.vni, outcome: "failed"))
                     outcome.failed[removal.vni] = "\(error)"
                     return false
                 }
@@ -412,16 +442,23 @@ public struct SegmentLifecycle {
                         + "\(Ownership.reapingGroup) without being ours; left in place, deleted ours one by one")
             }
         } catch {
-            journal.log(.error, "teardown of \(staged.count) VNIs failed: \(error); left pending")
-            for removal in staged { outcome.failed[removal.vni] = "\(error)" }
+            for removal in staged {
+                journal.log(
+                    .error, "teardown VNI \(removal.vni) (one of \(staged.count) in a batch): \(error); left pending",
+                    LogEvent(.teardownFailed, vni: removal.vni, outcome: "failed"))
+                outcome.failed[removal.vni] = "\(error)"
+            }
             return
         }
         for removal in staged {
             outcome.removed.append(removal)
             journal.log(
-                .notice, "teardown VNI \(removal.vni): " + removal.deleted.map(\.description).joined(separator: ", "))
+                .notice, "teardown VNI \(removal.vni): " + removal.deleted.map(\.description).joined(separator: ", "),
+                LogEvent(.segmentRemoved, vni: removal.vni, outcome: "removed"))
             do { try teardowns.unmark(removal.vni) } catch {
-                journal.log(.error, "teardown VNI \(removal.vni): \(error)")
+                journal.log(
+                    .error, "teardown VNI \(removal.vni): \(error)",
+                    LogEvent(.teardownFailed, vni: removal.vni, outcome: "failed"))
             }
         }
     }
@@ -444,13 +481,15 @@ public struct SegmentLifecycle {
                 recorded.isEmpty
                 ? plan.keptReason(bridge: names.bridge) : .usedBy(recorded.map { Holder($0.key, $0.value) }.sorted())
             if let reason {
-                journal.log(.info, "\(context): \(reason)")
+                journal.log(.info, "\(context): \(reason)", LogEvent(.segmentKept, vni: names.vni, outcome: "kept"))
                 outcome.kept[names.vni] = reason
             }
             try links.unstage([status.bridge, status.vxlan].compactMap { $0 }, of: names.vni)
             try teardowns.unmark(names.vni)
         } catch {
-            journal.log(.error, "\(context): \(error); left pending")
+            journal.log(
+                .error, "\(context): \(error); left pending",
+                LogEvent(.teardownFailed, vni: names.vni, outcome: "failed"))
             outcome.failed[names.vni] = "\(error)"
         }
         return nil

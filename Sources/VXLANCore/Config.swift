@@ -91,6 +91,7 @@ public struct Config: Hashable, Sendable {
     public var groupPolicy: MulticastGroupPolicy = .cloudstack
     public var guestMTU: GuestMTUPolicy = .warn
     public var names = Names()
+    public var metrics = MetricsSettings()
 
     public struct Names: Hashable, Sendable {
         public var bridge: NameTemplate = .defaultBridge
@@ -122,4 +123,28 @@ extension NameTemplate {
     public static let defaultBridge = NameTemplate(prefix: "brvx-", suffix: "")
     public static let defaultVXLAN = NameTemplate(prefix: "vxlan", suffix: "")
     public static let defaultNetwork = NameTemplate(prefix: "vxlan-", suffix: "")
+}
+
+/// `[metrics]` in vxlan.conf: how `vxlanctl watch` hands out its metrics (its options
+/// override these). The hook reads none of it.
+public struct MetricsSettings: Hashable, Sendable {
+    /// `listen`: where `/metrics` is served over HTTP; nil ("off", the default): nowhere.
+    public var listen: ListenAddress?
+    /// `textfile`: node_exporter's textfile.
+    public var textfile: Textfile = .auto
+    /// `textfile_interval`: seconds between two writes of the textfile.
+    public var textfileInterval = 15
+    /// `peer_check_interval`: seconds between two `check --peers` by the watcher; 0 (the
+    /// default): none.
+    public var peerCheckInterval = 0
+
+    public enum Textfile: Hashable, Sendable {
+        /// `/var/lib/prometheus/node-exporter/libvirt_vxlan.prom` when that folder exists
+        /// (Debian's prometheus-node-exporter is installed), else none.
+        case auto
+        case off
+        case path(String)
+    }
+
+    public init() {}
 }

@@ -11,7 +11,7 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
         case .syntax(let line, let message):
             line > 0 ? "line \(line): \(message)" : message
         case .unknownTable(let line, let name):
-            "line \(line): unknown table [\(name.escapedForMessage)] (known: [names])"
+            "line \(line): unknown table [\(name.escapedForMessage)] (known: [names], [metrics])"
         case .unknownKey(let line, let key, let table, let known):
             "line \(line): unknown key '\(key.escapedForMessage)'\(table.isEmpty ? "" : " in [\(table)]") (known: \(known.joined(separator: ", ")))"
         case .wrongType(let line, let key, let expected, let found):
@@ -27,6 +27,7 @@ extension Config {
         "underlay", "local", "mode", "dstport", "ttl", "mtu", "vni_ranges", "remotes", "group_base", "guest_mtu",
     ]
     static let nameKeys = ["bridge", "vxlan", "network"]
+    static let metricsKeys = ["listen", "textfile", "textfile_interval", "peer_check_interval"]
 
     /// Parses vxlan.conf. Keys left out keep their defaults; an empty file is `Config()`.
     /// Settings that depend on each other (a unicast mode needs remotes...) are checked
@@ -43,6 +44,7 @@ extension Config {
             switch table.name {
             case "": try decodeRoot(table)
             case "names": try decodeNames(table)
+            case "metrics": try decodeMetrics(table)
             default: throw .unknownTable(line: table.line, name: table.name)
             }
         }
@@ -66,6 +68,48 @@ extension Config {
             case "guest_mtu": guestMTU = try field.choice(GuestMTUPolicy.self)
             default:
                 throw .unknownKey(line: entry.line, key: key, table: "", known: Self.rootKeys)
+            }
+        }
+    }
+
+    /// `[metrics]`: what `vxlanctl watch` exports (`MetricsSettings`). The hook reads none of it.
+    private mutating func decodeMetrics(_ table: TOMLDocument.Table) throws(ConfigError) {
+        for key in table.order {
+            guard let entry = table.entries[key] else { continue }
+            let field = Field(key: key, entry: entry)
+            switch key {
+            case "listen":
+                let text = try field.string()
+                guard text != "off" else {
+                    metrics.listen = nil
+                    continue
+                }
+                guard let address = ListenAddress(text) else {
+                    throw .invalidValue(
+                        line: entry.line, key: key,
+                        message:
+                            "\"\(text.escapedForMessage)\" is not ADDRESS:PORT (127.0.0.1:9470, [::1]:9470) or \"off\"")
+                }
+                metrics.listen = address
+            case "textfile":
+                let text = try field.string()
+                switch text {
+                case "auto": metrics.textfile = .auto
+                case "off": metrics.textfile = .off
+                default:
+                    guard text.hasPrefix("/"), text.hasSuffix(".prom") else {
+                        throw .invalidValue(
+                            line: entry.line, key: key,
+                            message:
+                                "\"\(text.escapedForMessage)\" must be \"auto\", \"off\" or an absolute path ending in .prom"
+                        )
+                    }
+                    metrics.textfile = .path(text)
+                }
+            case "textfile_interval": metrics.textfileInterval = Int(try field.integer(in: 1...3600))
+            case "peer_check_interval": metrics.peerCheckInterval = Int(try field.integer(in: 0...86_400))
+            default:
+                throw .unknownKey(line: entry.line, key: key, table: "metrics", known: Self.metricsKeys)
             }
         }
     }

@@ -34,7 +34,7 @@ struct Ensure: ParsableCommand {
             let plan = try segment.configured { try $0.plan(for: vni) }
             // The operator's ensure reads every fdb it manages: it also repairs entries
             // changed by hand, which the hook, trusting the devices' aliases, does not see.
-            let host = try segment.common.openHost(verifiesForwarding: true, journal: Journal())
+            let host = try segment.common.openHost(verifiesForwarding: true, journal: Journal(phase: "vxlanctl"))
             let use = SegmentLifecycle.Use(plan: plan, record: UserRecord(name: "vxlanctl ensure", macs: []))
             let outcome: JoinOutcome
             do {
@@ -89,7 +89,7 @@ struct Teardown: ParsableCommand {
         try reportingFailures {
             let vni = segment.vni
             let names = try segment.configured { try $0.names(for: vni) }
-            let host = try segment.common.openHost(journal: Journal())
+            let host = try segment.common.openHost(journal: Journal(phase: "vxlanctl"))
             let outcome: LeaveOutcome
             do {
                 outcome = try host.lifecycle.tearDown(names, force: force, context: "vxlanctl teardown")

@@ -13,8 +13,22 @@ struct PeerChecks {
     let given: [IPAddress]
 
     func run() -> [PreflightResult] {
+        switch verdicts() {
+        case .success(let verdicts): verdicts.map { report, verdict in report.result(verdict) }
+        case .failure(let refusal): [refusal.result]
+        }
+    }
+
+    /// Why no peer could be judged, as `check` prints it.
+    struct Refusal: Error {
+        var result: PreflightResult
+    }
+
+    /// The verdict on each other VTEP's path (the watcher's periodic check exports these).
+    func verdicts() -> Result<[(PeerReport, PeerVerdict)], Refusal> {
         guard let network = try? NetlinkSession() else {
-            return [PreflightResult("peers", .fail, "cannot open a netlink socket", fix: "run as root")]
+            return .failure(
+                Refusal(result: PreflightResult("peers", .fail, "cannot open a netlink socket", fix: "run as root")))
         }
         let underlay = (try? network.underlay(named: config.underlay)) ?? nil
         var addresses: [IPAddress.Family: [IPAddress]] = [:]
@@ -25,12 +39,12 @@ struct PeerChecks {
         let peers = PeerProbe.peers(
             remotes: config.remotes, forwarding: forwardingDestinations(network), given: given, local: own)
         guard !peers.isEmpty else {
-            return [
-                PreflightResult(
-                    "peers", .warn,
-                    "no other VTEP known: no remotes, and no remote VTEP in the fdb of this host's vxlan devices",
-                    fix: "name one: vxlanctl check --peer ADDRESS")
-            ]
+            return .failure(
+                Refusal(
+                    result: PreflightResult(
+                        "peers", .warn,
+                        "no other VTEP known: no remotes, and no remote VTEP in the fdb of this host's vxlan devices",
+                        fix: "name one: vxlanctl check --peer ADDRESS")))
         }
         let reports = peers.map { peer in
             PeerReport(
@@ -48,15 +62,16 @@ struct PeerChecks {
         do {
             let observations = try PathProber(sources: sources).probe(
                 reports.map { ProbeTarget(address: $0.peer, fullSize: $0.fullSize) })
-            return zip(reports, observations).map { report, observation in
-                report.result(PeerVerdict(observation, fullSize: report.fullSize))
-            }
+            return .success(
+                zip(reports, observations).map { report, observation in
+                    (report, PeerVerdict(observation, fullSize: report.fullSize))
+                })
         } catch {
-            return [
-                PreflightResult(
-                    "peers", .fail, "cannot probe: \(error)",
-                    fix: "run as root, with 'local' in \(configPath) an address of this host")
-            ]
+            return .failure(
+                Refusal(
+                    result: PreflightResult(
+                        "peers", .fail, "cannot probe: \(error)",
+                        fix: "run as root, with 'local' in \(configPath) an address of this host")))
         }
     }
 

@@ -33,7 +33,7 @@ struct VXLANCtl: ParsableCommand {
         version: "0.3.0",
         subcommands: [
             Ensure.self, Teardown.self, Status.self, GarbageCollect.self, NetworkCommand.self, Check.self,
-            Firewall.self, GuestMTU.self, ModifyVXLAN.self, CloudStackCommand.self, Watch.self,
+            Firewall.self, GuestMTU.self, ModifyVXLAN.self, CloudStackCommand.self, Watch.self, MetricsCommand.self,
         ])
 }
 
@@ -70,7 +70,7 @@ struct CommonOptions: ParsableArguments {
     /// runs inline. Lines go to the journal and, echoed, to stderr.
     func openHost(
         reaper: PendingTeardowns.Style = .inline, staleAfter: Int = 300, verifiesForwarding: Bool = false,
-        journal: any LifecycleLog = Journal(echo: true)
+        journal: any LifecycleLog = Journal(echo: true, phase: "vxlanctl")
     ) throws -> SegmentHost {
         do {
             return try SegmentHost.open(

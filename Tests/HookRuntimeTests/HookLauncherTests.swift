@@ -132,6 +132,30 @@ struct HookLauncherTests {
         #expect(try capture([launcher] + arguments).output.hasPrefix("worker \(launcher)"))
     }
 
+    /// The worker learns when the launcher executed it (its duration histogram starts
+    /// there): monotonic microseconds, no later than the worker's own clock.
+    @Test func theLauncherPassesItsStartTime() throws {
+        let worker = try folder.write(
+            "env-worker.c",
+            """
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <time.h>
+            int main(void) {
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                const char *started = getenv("LIBVIRT_VXLAN_HOOK_STARTED");
+                printf("%s %lld", started ? started : "none", (long long)now.tv_sec * 1000000LL + now.tv_nsec / 1000);
+                return 0;
+            }
+            """)
+        try run("cc", worker, "-o", folder.path + "/libvirt-vxlan-hook-worker")
+        let words = try capture([launcher, "--kind", "qemu", "g", "prepare", "begin", "-"]).output.split(separator: " ")
+        let started = try #require(words.first.flatMap { Int($0) })
+        let now = try #require(words.last.flatMap { Int($0) })
+        #expect(started <= now && now - started < 1_000_000)
+    }
+
     @Test func aMissingWorkerFailsTheCallWithOneLine() throws {
         try FileManager.default.removeItem(atPath: folder.path + "/libvirt-vxlan-hook-worker")
         let result = try capture([launcher, "--kind", "qemu", "g", "prepare", "begin", "-"])

@@ -153,4 +153,17 @@ struct HookRunnerTests {
         #expect(host.log.lines.filter { $0.level == .warning }.count == 1)
         #expect(!host.log.lines.contains { $0.level == .error })
     }
+
+    /// A reconnect that fails is logged, not thrown (libvirt would kill the guest), and
+    /// counted as failed: the metrics must not call it ok.
+    @Test func testFailedReconnectIsCountedAsFailed() throws {
+        let host = FakeHost()
+        let runner = HookRunner(config: host.config, lifecycle: host.lifecycle, journal: host.log)
+        let noUUID = """
+            <domain><name>g</name><devices><interface type='bridge'><source bridge='brvx-5001'/></interface>            </devices></domain>
+            """
+        let reconnect = HookCall(driver: .qemu, object: "g", operation: "reconnect", subOperation: "begin")
+        #expect(try runner.run(reconnect, input: Array(noUUID.utf8)) == .failed)
+        #expect(host.log.lines.contains { $0.level == .error })
+    }
 }

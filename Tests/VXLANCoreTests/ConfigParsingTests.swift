@@ -25,6 +25,37 @@ struct ConfigParsingTests {
         #expect(config.names.bridge == .defaultBridge && config.names.vxlan == .defaultVXLAN)
     }
 
+    /// `[metrics]`: what vxlanctl watch exports; the defaults serve nothing over TCP.
+    @Test func testMetricsTableIsRead() throws {
+        let defaults = try parse("").metrics
+        #expect(defaults.listen == nil && defaults.textfile == .auto)
+        #expect(defaults.textfileInterval == 15 && defaults.peerCheckInterval == 0)
+        let metrics = try parse(
+            """
+            [metrics]
+            listen = "[::1]:9470"
+            textfile = "/srv/textfiles/vxlan.prom"
+            textfile_interval = 30
+            peer_check_interval = 300
+            """
+        ).metrics
+        #expect(metrics.listen == ListenAddress("[::1]:9470") && metrics.listen?.isLoopback == true)
+        #expect(metrics.textfile == .path("/srv/textfiles/vxlan.prom"))
+        #expect(metrics.textfileInterval == 30 && metrics.peerCheckInterval == 300)
+        #expect(try parse("[metrics]\nlisten = \"off\"\ntextfile = \"off\"\n").metrics.textfile == .off)
+    }
+
+    @Test(arguments: [
+        ("[metrics]\nlisten = \"localhost:9470\"\n", "line 2: listen: \"localhost:9470\" is not ADDRESS:PORT"),
+        ("[metrics]\ntextfile = \"metrics.txt\"\n", "line 2: textfile: \"metrics.txt\" must be"),
+        ("[metrics]\npeer_check_interval = -1\n", "line 2: peer_check_interval: -1 is out of range"),
+        ("[metrics]\nport = 9470\n", "line 2: unknown key 'port' in [metrics]"),
+    ])
+    func testMetricsTableRefusesWhatItCannotServe(text: String, message: String) {
+        #expect(throws: ConfigError.self) { try parse(text) }
+        do { _ = try parse(text) } catch { #expect(error.description.hasPrefix(message), "\(error)") }
+    }
+
     @Test func testEveryKeyIsRead() throws {
         let config = try parse(
             """
