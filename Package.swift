@@ -56,6 +56,9 @@ let package = Package(
         .target(name: "LibvirtXML", dependencies: ["CLibXML2", "VXLANCore"], swiftSettings: hookModule),
         // rtnetlink through libnl: links, bridges, vxlan devices, fdb entries; the converger.
         .target(name: "HostNetwork", dependencies: ["CNetlink", "VXLANCore"], swiftSettings: hookModule),
+        // Open vSwitch's database over its unix socket (RFC 7047 JSON-RPC), no Foundation,
+        // every call bounded by a timeout: the OVS bridges of segments on OVS hosts.
+        .target(name: "OVSDB", swiftSettings: hookModule),
         // The rules of a segment's life (join, leave, reconcile, teardown, rollback) over
         // protocols for links, user records and locks; HookRuntime implements them.
         .target(name: "Lifecycle", dependencies: ["HostNetwork", "VXLANCore"], swiftSettings: hookModule),
@@ -107,6 +110,7 @@ let package = Package(
             name: "LifecycleFakes", dependencies: ["Lifecycle", "HostNetwork", "VXLANCore"],
             path: "Tests/LifecycleFakes", swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
+        .testTarget(name: "OVSDBTests", dependencies: ["OVSDB", "NamespaceTestSupport"], swiftSettings: strict),
         .testTarget(name: "PathProbeTests", dependencies: ["PathProbe", "VXLANCore"], swiftSettings: strict),
         .testTarget(
             name: "LifecycleTests", dependencies: ["Lifecycle", "LifecycleFakes", "HostNetwork", "VXLANCore"],
