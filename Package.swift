@@ -110,7 +110,8 @@ let package = Package(
             name: "LifecycleFakes", dependencies: ["Lifecycle", "HostNetwork", "VXLANCore"],
             path: "Tests/LifecycleFakes", swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
-        .testTarget(name: "OVSDBTests", dependencies: ["OVSDB", "NamespaceTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "OVSDBTests", dependencies: ["OVSDB", "NamespaceTestSupport", "Spawn"], swiftSettings: strict),
         .testTarget(name: "PathProbeTests", dependencies: ["PathProbe", "VXLANCore"], swiftSettings: strict),
         .testTarget(
             name: "LifecycleTests", dependencies: ["Lifecycle", "LifecycleFakes", "HostNetwork", "VXLANCore"],
