@@ -55,7 +55,7 @@ let package = Package(
         // libvirt's domain and network XML, read through libxml2 into VXLANCore values.
         .target(name: "LibvirtXML", dependencies: ["CLibXML2", "VXLANCore"], swiftSettings: hookModule),
         // rtnetlink through libnl: links, bridges, vxlan devices, fdb entries; the converger.
-        .target(name: "HostNetwork", dependencies: ["CNetlink", "VXLANCore"], swiftSettings: hookModule),
+        .target(name: "HostNetwork", dependencies: ["CNetlink", "OVSDB", "VXLANCore"], swiftSettings: hookModule),
         // Open vSwitch's database over its unix socket (RFC 7047 JSON-RPC), no Foundation,
         // every call bounded by a timeout: the OVS bridges of segments on OVS hosts.
         .target(name: "OVSDB", swiftSettings: hookModule),
@@ -134,7 +134,8 @@ let package = Package(
             name: "EndToEndTests", dependencies: ["NamespaceTestSupport", "libvirt-vxlan-hook", "vxlanctl"],
             swiftSettings: strict),
         .testTarget(
-            name: "HostNetworkTests", dependencies: ["HostNetwork", "VXLANCore", "NamespaceTestSupport", "vxlanctl"],
+            name: "HostNetworkTests",
+            dependencies: ["HostNetwork", "OVSDB", "VXLANCore", "NamespaceTestSupport", "vxlanctl"],
             swiftSettings: strict),
     ]
 )
