@@ -116,11 +116,10 @@ public struct OpenvSwitchConverger {
                         name: port.row.name, differences: ["an Open vSwitch port without our mark"])
                 }
                 if !rows.vxlanPortOnBridge {
-                    if let holder = try ovsdb({ () throws(OVSDBError) in try database.bridge(holdingPort: port.row.uuid)
-                        })
-                    {
-                        throw ConvergeError.portOfOtherBridge(name: port.row.name, master: holder)
+                    let holder = try ovsdb { () throws(OVSDBError) in
+                        try database.bridge(holdingPort: port.row.uuid)
                     }
+                    if let holder { throw ConvergeError.portOfOtherBridge(name: port.row.name, master: holder) }
                     change.reattachPortUUID = port.row.uuid
                     actions.append(.init(description: "added port \(names.vxlan) to \(names.bridge)"))
                 }
