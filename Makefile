@@ -87,6 +87,9 @@ install: release
 	install -D -m 0644 $(RELEASE_SCRATCH)/docs/vxlanctl.bash $(DESTDIR)/usr/share/bash-completion/completions/vxlanctl
 	install -D -m 0644 $(RELEASE_SCRATCH)/docs/_vxlanctl -t $(DESTDIR)/usr/share/zsh/vendor-completions
 	install -D -m 0644 $(RELEASE_SCRATCH)/docs/vxlanctl.fish -t $(DESTDIR)/usr/share/fish/vendor_completions.d
+	# The README and docs/, whose relative links still work there (debian/rules keeps .md uncompressed).
+	install -D -m 0644 README.md -t $(DESTDIR)/usr/share/doc/libvirt-vxlan
+	install -D -m 0644 docs/*.md -t $(DESTDIR)/usr/share/doc/libvirt-vxlan/docs
 	install -D -m 0644 Samples/frr-evpn.conf Samples/domain-bridge.xml Samples/network-vxlan-5001.xml \
 		-t $(DESTDIR)/usr/share/doc/libvirt-vxlan/examples
 	install -d $(DESTDIR)/etc/libvirt/hooks/qemu.d $(DESTDIR)/etc/libvirt/hooks/network.d

@@ -60,8 +60,9 @@ let package = Package(
         // every call bounded by a timeout: the OVS bridges of segments on OVS hosts.
         .target(name: "OVSDB", swiftSettings: hookModule),
         // The rules of a segment's life (join, leave, reconcile, teardown, rollback) over
-        // protocols for links, user records and locks; HookRuntime implements them.
-        .target(name: "Lifecycle", dependencies: ["HostNetwork", "VXLANCore"], swiftSettings: hookModule),
+        // protocols for links, user records and locks; HookRuntime implements them. Links no
+        // netlink: the values it decides on live in VXLANCore.
+        .target(name: "Lifecycle", dependencies: ["VXLANCore"], swiftSettings: hookModule),
 
         // ICMP echo with don't-fragment to other VTEPs, all at once: vxlanctl check --peers.
         .target(name: "PathProbe", dependencies: ["VXLANCore"], swiftSettings: strict),
@@ -107,14 +108,18 @@ let package = Package(
             swiftSettings: strict),
         // In-memory links, user records and locks for the lifecycle's rules.
         .target(
-            name: "LifecycleFakes", dependencies: ["Lifecycle", "HostNetwork", "VXLANCore"],
+            name: "LifecycleFakes", dependencies: ["Lifecycle", "VXLANCore"],
             path: "Tests/LifecycleFakes", swiftSettings: strict),
+        // An in-memory kernel under the converger, for its branches without root.
+        .target(
+            name: "KernelFakes", dependencies: ["HostNetwork", "VXLANCore"], path: "Tests/KernelFakes",
+            swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
         .testTarget(
             name: "OVSDBTests", dependencies: ["OVSDB", "NamespaceTestSupport", "Spawn"], swiftSettings: strict),
         .testTarget(name: "PathProbeTests", dependencies: ["PathProbe", "VXLANCore"], swiftSettings: strict),
         .testTarget(
-            name: "LifecycleTests", dependencies: ["Lifecycle", "LifecycleFakes", "HostNetwork", "VXLANCore"],
+            name: "LifecycleTests", dependencies: ["Lifecycle", "LifecycleFakes", "VXLANCore"],
             swiftSettings: strict),
         .testTarget(
             name: "LibvirtXMLTests", dependencies: ["LibvirtXML", "VXLANCore", "CLibXML2"],
@@ -135,7 +140,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "HostNetworkTests",
-            dependencies: ["HostNetwork", "OVSDB", "VXLANCore", "NamespaceTestSupport", "vxlanctl"],
+            dependencies: ["HostNetwork", "OVSDB", "VXLANCore", "KernelFakes", "NamespaceTestSupport", "vxlanctl"],
             swiftSettings: strict),
     ]
 )

@@ -27,24 +27,19 @@ public enum AgentCall {
         do { config = try ConfigFile.load(explicit: configPath) } catch {
             return failure("\(error)", logged: false)
         }
-        let log = RecordingLog(forwardingTo: journal)
-        let state = StateDirectory.fromEnvironment()
-        let network: NetlinkSession
-        do { network = try HostLinks.openNetlink() } catch { return failure("\(error)", logged: false) }
         // Inline reaper: a delete returns once the devices are gone, and says so.
-        let lifecycle = SegmentLifecycle.onHost(network: network, state: state, journal: log, reaper: .inline)
+        let host: SegmentHost
+        do { host = try SegmentHost.open(journal: journal, reaper: .inline) } catch {
+            return failure("\(error)", logged: false)
+        }
         switch request.operation {
         case .add:
             let plan: SegmentPlan
             do { plan = try config.plan(for: request) } catch { return failure("\(error)", logged: false) }
             do {
-                let mtu = try lifecycle.ensureUnrecorded(plan, context: context)
+                let made = try host.lifecycle.ensureUnrecorded(plan, context: context)
                 let carrier = plan.group.map { "group \($0)" } ?? "\(plan.mode) mode"
-                return Outcome(
-                    lines: [
-                        "VNI \(request.vni): \(plan.names.bridge) + \(plan.names.vxlan) ready, \(carrier), mtu \(mtu)"
-                    ],
-                    status: 0)
+                return Outcome(lines: [made.readyLine(carrier: carrier)], status: 0)
             } catch {
                 // The lifecycle has logged it already.
                 return failure("\(error)", logged: true)
@@ -52,47 +47,63 @@ public enum AgentCall {
         case .delete:
             let names: SegmentNames
             do { names = try config.names(for: request) } catch { return failure("\(error)", logged: false) }
-            do { try lifecycle.leave(nil, from: names, context: context) } catch {
+            do {
+                let left = try host.lifecycle.leave(nil, from: names, context: context)
+                return Outcome(lines: left.lines, status: 0)
+            } catch {
                 return failure("\(error)", logged: true)
             }
-            // Removed, or kept and why: what the lifecycle and its reaper said, one line each,
-            // from "VNI N:" on (the journal's lines name the caller: "teardown VNI N: ...").
-            let said = log.lines.map { line in
-                line.firstRange(of: "VNI ").map { String(line[$0.lowerBound...]) } ?? line
-            }
-            return Outcome(lines: said.isEmpty ? ["VNI \(request.vni): nothing to remove"] : said, status: 0)
         }
     }
 }
 
-/// What the lifecycle logs, kept for stdout and passed on to the journal.
-final class RecordingLog: LifecycleLog {
-    let journal: any LifecycleLog
-    private(set) var lines: [String] = []
-
-    init(forwardingTo journal: any LifecycleLog) {
-        self.journal = journal
-    }
-
-    func log(_ level: LogLevel, _ message: String) {
-        journal.log(level, message)
-        if level != .debug { lines.append(message) }
+extension JoinOutcome {
+    /// "VNI 5001: brvx-5001 + vxlan5001 ready, group 239.0.19.137, mtu 1450"; `carrier`
+    /// (the group or the mode) only where CloudStack's script prints it.
+    public func readyLine(carrier: String? = nil) -> String {
+        let state = borrowed ? "in place (not ours, used as is)" : "ready"
+        return "VNI \(vni): \(names.bridge) + \(names.vxlan) \(state), \(carrier.map { "\($0), " } ?? "")mtu \(mtu)"
     }
 }
 
-/// The agent's entry without vxlanctl's start-up (libvirt, Foundation, ArgumentParser:
-/// ~40 ms a call): `Packaging/modifyvxlan.sh` executes the hook worker with
+extension LeaveOutcome {
+    /// What a leave did, one line per fact, each starting "VNI N:" (CloudStack's agent
+    /// logs them; vxlanctl prints them).
+    public var lines: [String] {
+        let prefix = "VNI \(vni): "
+        var lines = forgotten.map { "\(prefix)forgot \($0): none of its NICs is on \(names.bridge)" }
+        lines += dropped.map { "\(prefix)forgot \($0) (--force)" }
+        switch decision {
+        case .kept(let reason): lines.append(prefix + reason.description)
+        case .teardownPending: lines.append(prefix + "teardown pending")
+        case .removed(let removal): lines.append(prefix + removal.deleted.map(\.description).joined(separator: ", "))
+        case .absent: lines.append(prefix + "nothing to remove")
+        case .failed(let reason): lines.append(prefix + "teardown failed: \(reason)")
+        }
+        return lines
+    }
+}
+
+/// The agent's entry without vxlanctl's start-up (libvirt, Foundation, ArgumentParser;
+/// docs/benchmarks.md has the figures): `Packaging/modifyvxlan.sh` executes the hook worker with
 /// `--cloudstack-agent` and the agent's arguments.
 public enum AgentMain {
     public static let flag = "--cloudstack-agent"
+    /// The exit status for a command line that cannot be read (EX_USAGE, as ArgumentParser's).
+    public static let usageStatus: Int32 = 64
 
-    /// `arguments`: the agent's, after the flag. Exit status 64 for a command line that
-    /// cannot be read, as `vxlanctl modifyvxlan` (ArgumentParser) gives.
+    /// Why the agent's command line was refused: one line on stderr, the same from
+    /// `vxlanctl modifyvxlan`; the caller exits with `usageStatus`.
+    public static func report(_ refusal: AgentUsageError) {
+        writeStandardError("modifyvxlan: \(refusal)\n")
+    }
+
+    /// `arguments`: the agent's, after the flag.
     public static func run(_ arguments: [String]) -> Int32 {
         let request: AgentRequest
         do { request = try AgentRequest(parsingArguments: arguments) } catch {
-            writeStandardError("modifyvxlan: \(error)\n")
-            return 64
+            report(error)
+            return usageStatus
         }
         let outcome = AgentCall.run(request, configPath: nil)
         write(outcome.lines.joined(separator: "\n") + "\n", to: STDOUT_FILENO)

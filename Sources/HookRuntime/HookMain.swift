@@ -38,10 +38,9 @@ public enum HookMain {
                 }
                 throw error
             }
-            let lifecycle = SegmentLifecycle.onHost(
-                network: try HostLinks.openNetlink(), state: StateDirectory.fromEnvironment(), journal: journal,
-                reaper: .detached)
-            try HookRunner(config: config, lifecycle: lifecycle, journal: journal).run(call, input: input)
+            let host = try SegmentHost.open(
+                journal: journal, reaper: .detached, openvswitchTimeout: config.openvswitch.timeoutMilliseconds)
+            try HookRunner(config: config, lifecycle: host.lifecycle, journal: journal).run(call, input: input)
             return 0
         } catch {
             let message = "\(error)"
@@ -57,40 +56,34 @@ public enum HookMain {
 
     struct Usage: Error {
         var message: String
+
+        /// `qemu|network`: built only for a message, never on the way to an answer.
+        static var kinds: String { HookCall.Driver.allCases.map(\.rawValue).joined(separator: "|") }
     }
 
     /// `[--kind qemu|network] OBJECT OPERATION SUBOPERATION [EXTRA]`. Without --kind the
-    /// driver is the folder the hook was called from: hooks/qemu.d or hooks/network.d.
+    /// driver is the folder the hook was called from (`HookCall.Driver(entryPath:)`).
     static func parse(_ arguments: [String]) -> Result<HookCall, Usage> {
         var rest = Array(arguments.dropFirst())
-        var driver = driver(fromPath: arguments.first ?? "")
+        var driver = HookCall.Driver(entryPath: arguments.first ?? "")
         if rest.first == "--kind" {
             guard rest.count >= 2, let named = HookCall.Driver(rawValue: rest[1]) else {
-                return .failure(Usage(message: "--kind takes qemu or network"))
+                return .failure(Usage(message: "--kind takes \(Usage.kinds)"))
             }
             driver = named
             rest.removeFirst(2)
         }
         guard let driver else {
-            return .failure(
-                Usage(message: "install me in hooks/qemu.d or hooks/network.d, or pass --kind qemu|network"))
+            let folders = HookCall.Driver.allCases.map { "hooks/\($0.folder)" }.joined(separator: " or ")
+            return .failure(Usage(message: "install me in \(folders), or pass --kind \(Usage.kinds)"))
         }
         guard (3...4).contains(rest.count) else {
-            return .failure(Usage(message: "usage: [--kind qemu|network] OBJECT OPERATION SUBOPERATION [EXTRA]"))
+            return .failure(Usage(message: "usage: [--kind \(Usage.kinds)] OBJECT OPERATION SUBOPERATION [EXTRA]"))
         }
         return .success(
             HookCall(
                 driver: driver, object: rest[0], operation: rest[1], subOperation: rest[2],
                 extra: rest.count == 4 ? rest[3] : "-"))
-    }
-
-    static func driver(fromPath path: String) -> HookCall.Driver? {
-        let folders = path.split(separator: "/").dropLast()
-        switch folders.last {
-        case "qemu.d": return .qemu
-        case "network.d": return .network
-        default: return nil
-        }
     }
 
     struct InputError: Error, CustomStringConvertible {

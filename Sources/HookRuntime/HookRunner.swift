@@ -131,8 +131,10 @@ public struct HookRunner {
 
     // MARK: helpers
 
-    private func lifecycle(_ step: @autoclosure () throws(LifecycleError) -> Void) throws(HookError) {
-        do { try step() } catch { throw .lifecycle(error) }
+    /// The hook renders what the lifecycle did through the journal alone (its reaper runs
+    /// detached, so a leave's outcome is "teardown pending" at most).
+    private func lifecycle<Outcome>(_ step: @autoclosure () throws(LifecycleError) -> Outcome) throws(HookError) {
+        do { _ = try step() } catch { throw .lifecycle(error) }
     }
 
     private func names(_ vni: VNI) throws(HookError) -> SegmentNames {

@@ -3,48 +3,55 @@ import HostNetwork
 import Lifecycle
 import VXLANCore
 
-/// The lifecycle's `SegmentLinks` over this host's netlink: `SegmentConverger` for
-/// ensure and the reaper's staging and deletion, name lookups for status.
-public struct HostLinks: RepairableLinks {
+/// The lifecycle's `SegmentLinks` over this host's netlink (and, for Open vSwitch
+/// segments, ovsdb-server): `SegmentConverger` or `OpenvSwitchConverger` for ensure, by
+/// the plan's bridge kind; the reaper's staging and deletion; name lookups for status.
+/// Built by `SegmentHost` only.
+struct HostLinks: RepairableLinks {
     let network: NetlinkSession
+    /// See `SegmentConverger.verifiesForwarding`.
+    let verifiesForwarding: Bool
+    /// Milliseconds a call to ovsdb-server may take.
+    let openvswitchTimeout: Int
 
-    public init(network: NetlinkSession) {
-        self.network = network
+    /// The plan's bridge kind resolved against what exists (`OpenvSwitchConverger.resolve`),
+    /// then the converger of that kind.
+    func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
+        let resolved = try openvswitch.resolve(plan)
+        switch resolved.bridgeKind {
+        case .linux: return try converger.ensure(resolved)
+        case .openvswitch: return try openvswitch.ensure(resolved)
+        }
     }
 
-    /// A netlink session in this process's namespace; in debug builds its changes are
-    /// crash points (`FaultInjection`).
-    public static func openNetlink() throws(NetlinkError) -> NetlinkSession {
-        let network = try NetlinkSession()
-        #if DEBUG
-            network.changeSucceeded = FaultInjection.changeSucceeded
-        #endif
-        return network
-    }
-
-    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
-        try converger.ensure(plan)
-    }
-
-    public func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.Action? {
+    func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentChange? {
         try converger.replaceStale(plan)
     }
 
-    public func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus {
-        do { return try network.status(of: names) } catch { throw .netlink(error) }
+    func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus {
+        try openvswitch.status(of: names)
     }
 
-    public func stage(_ removal: SegmentConverger.Removal) throws(ConvergeError) {
+    /// An Open vSwitch segment's bridge leaves the database here (one transaction, refused
+    /// if a port came meanwhile); its vxlan device is staged like any other.
+    func stage(_ removal: SegmentRemoval) throws(ConvergeError) {
+        if let bridge = removal.openvswitch { try openvswitch.remove(bridge) }
         try converger.stage(removal)
     }
 
-    public func unstage(_ devices: [Link], of vni: VNI) throws(ConvergeError) {
+    func unstage(_ devices: [Link], of vni: VNI) throws(ConvergeError) {
         try converger.unstage(devices, of: vni)
     }
 
-    public func deleteStaged(_ devices: [Link]) throws(ConvergeError) -> [String] {
+    func deleteStaged(_ devices: [Link]) throws(ConvergeError) -> [String] {
         try converger.deleteStaged(devices)
     }
 
-    private var converger: SegmentConverger { SegmentConverger(network: network) }
+    private var converger: SegmentConverger {
+        SegmentConverger(kernel: network, verifiesForwarding: verifiesForwarding)
+    }
+
+    var openvswitch: OpenvSwitchConverger {
+        OpenvSwitchConverger(kernel: network, timeoutMilliseconds: openvswitchTimeout)
+    }
 }

@@ -14,13 +14,8 @@ public struct Journal: LifecycleLog, Sendable {
 
     public init(echo: Bool = false) {
         self.echo = echo
-        Self.openSyslog()
-    }
-
-    /// The tag, the pid in each line and the facility. closelog() forgets the tag: a
-    /// process that closes the connection (a detached child) opens it again with this.
-    static func openSyslog() {
-        openlog(UnsafeRawPointer(tag.utf8Start).assumingMemoryBound(to: CChar.self), LOG_PID, LOG_DAEMON)
+        // The tag, the pid in each line and the facility.
+        openlog(UnsafeRawPointer(Self.tag.utf8Start).assumingMemoryBound(to: CChar.self), LOG_PID, LOG_DAEMON)
     }
 
     public func log(_ level: LogLevel, _ message: String) {

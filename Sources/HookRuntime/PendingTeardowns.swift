@@ -17,20 +17,37 @@ import VXLANCore
 public struct PendingTeardowns: TeardownQueue {
     public let state: StateDirectory
     public let style: Style
-    /// `SegmentLifecycle.reap` over a netlink socket of its own, made where it runs: a
-    /// socket belongs to one process, and a detached child closes every inherited one.
-    /// Returns the VNIs it left pending.
-    let reaper: () -> [VNI]
+    /// `SegmentLifecycle.reap` over a netlink socket of its own, made where it runs (a
+    /// socket belongs to one process).
+    let reaper: () -> ReapOutcome
 
-    /// Where the reaper runs.
+    /// Where the reaper runs: in the process that wakes it, or in a program started with
+    /// posix_spawn, never in a copy of a process (which may have threads: vxlanctl links
+    /// Foundation) that goes on running Swift code.
+    ///
+    /// - The hook (`detached`) starts the reaper as a program: posix_spawn of the worker
+    ///   it is (readlink /proc/self/exe) with `ReaperMain.flag`, in a session of its own,
+    ///   stdio on /dev/null, the reaper lock on descriptor 3 and nothing else open, so
+    ///   libvirt's pipes close when the hook exits (virt-manager #299). The hook does not
+    ///   wait for it: it exits at once, and init adopts the reaper and collects it.
+    /// - The watcher (`inlineIfIdle`) reaps in its own loop, where it already runs, each
+    ///   collection as it makes it, without the batching wait: no child to collect (a
+    ///   long-lived parent would have to), and a reaper already running (a hook's)
+    ///   reaps the watcher's marks too.
+    /// - vxlanctl gc and the CloudStack agent (`inline`) reap before they answer.
     public enum Style: Sendable {
-        /// In a detached child (`DetachedChild`) holding the reaper lock, after a short
-        /// wait that lets the teardowns of a burst of hook calls (a host being emptied)
-        /// join one batch: the hook, whose caller must not wait for the kernel.
+        /// In the worker started with `ReaperMain.flag` (`ReaperMain.start`), which holds
+        /// the reaper lock and waits a little first, so the teardowns of a burst of hook
+        /// calls (a host being emptied) join one batch: the hook, whose caller must not
+        /// wait for the kernel. Only the worker, which can start itself, uses it.
         case detached
         /// In this process, once the reaper lock is free: vxlanctl, whose caller wants
         /// to see the result.
         case inline
+        /// In this process at once, unless a reaper runs (which looks again after
+        /// letting go, and finds the mark): the watcher, which must not wait for
+        /// another's reaper.
+        case inlineIfIdle
     }
 
     /// The batch closes once no mark has arrived for `quietMilliseconds`, or after
@@ -40,7 +57,7 @@ public struct PendingTeardowns: TeardownQueue {
     static let quietMilliseconds = 50
     static let limitMilliseconds = 500
 
-    public init(state: StateDirectory, style: Style, reaper: @escaping () -> [VNI]) {
+    public init(state: StateDirectory, style: Style, reaper: @escaping () -> ReapOutcome) {
         self.state = state
         self.style = style
         self.reaper = reaper
@@ -75,42 +92,47 @@ public struct PendingTeardowns: TeardownQueue {
 
     func markedVNIs() -> [VNI] { state.pendingTeardowns() }
 
-    public func wake() {
+    public func wake() -> ReapOutcome? {
         let path = state.lockPath(name: "reaper")
-        guard (try? state.makeFolders("locks")) != nil else { return }
+        guard (try? state.makeFolders("locks")) != nil else { return nil }
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard descriptor >= 0 else { return }
+        guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         switch style {
         case .inline:
-            while flock(descriptor, LOCK_EX) != 0 { guard errno == EINTR else { return } }
-            reapWhileMarked(holding: descriptor)
-        case .detached:
+            while flock(descriptor, LOCK_EX) != 0 { guard errno == EINTR else { return nil } }
+            return reapWhileMarked(holding: descriptor)
+        case .inlineIfIdle:
             // Held by a running reaper: it looks again after letting go, and finds our mark.
-            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return }
-            let started = DetachedChild.run(keeping: descriptor) {
-                reapWhileMarked(holding: DetachedChild.keptDescriptor, batching: true)
-            }
-            // No child (fork failed): then libvirt waits for the deletion.
-            if !started { reapWhileMarked(holding: descriptor) }
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return nil }
+            return reapWhileMarked(holding: descriptor)
+        case .detached:
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return nil }
+            // No reaper started (posix_spawn failed): then libvirt waits for the deletion.
+            return ReaperMain.start(holding: descriptor) ? nil : reapWhileMarked(holding: descriptor)
         }
     }
 
     /// Holding the reaper lock: reaps, lets go, and takes it again to reap once more if
     /// a mark that this round did not leave behind is there (written after its last
-    /// look) and nobody else took the lock meanwhile.
+    /// look) and nobody else took the lock meanwhile. Returns what every round did.
     /// Rounds are bounded: a mark that keeps failing (its lock cannot be taken) must
     /// not keep a reaper alive; the next wake tries again.
-    private func reapWhileMarked(holding descriptor: Int32, batching: Bool = false) {
+    @discardableResult
+    func reapWhileMarked(holding descriptor: Int32, batching: Bool = false) -> ReapOutcome {
+        var total = ReapOutcome()
         for _ in 0..<64 {
             if batching { waitForBurstToEnd() }
-            let left = Set(reaper())
+            let round = reaper()
+            total.merge(round)
+            let left = Set(round.pending)
             _ = flock(descriptor, LOCK_UN)
             guard markedVNIs().contains(where: { !left.contains($0) }),
                 flock(descriptor, LOCK_EX | LOCK_NB) == 0
-            else { return }
+            else { return total }
         }
         _ = flock(descriptor, LOCK_UN)
+        return total
     }
 
     /// Until no mark has been written or removed for `quietMilliseconds` (the folder's
@@ -143,31 +165,4 @@ private func modificationTime(of path: String) -> Int {
     var status = stat()
     guard stat(path, &status) == 0 else { return 0 }
     return status.st_mtim.tv_sec * 1_000_000_000 + status.st_mtim.tv_nsec
-}
-
-extension SegmentLifecycle {
-    /// The lifecycle on this host: `network`, and the user records, locks and pending
-    /// teardowns under `state`. Its reaper runs in the given style, over a netlink socket
-    /// of its own.
-    public static func onHost(
-        network: NetlinkSession, state: StateDirectory, journal: any LifecycleLog, reaper style: PendingTeardowns.Style,
-        staleAfter: Int = 300
-    ) -> SegmentLifecycle {
-        let teardowns = PendingTeardowns(state: state, style: style) {
-            do {
-                let own = try HostLinks.openNetlink()
-                return onHost(network: own, state: state, journal: journal, reaper: style, staleAfter: staleAfter)
-                    .reap()
-            } catch {
-                journal.log(.error, "teardown: \(error)")
-                return state.pendingTeardowns()
-            }
-        }
-        // Each plan a join converges to is recorded for vxlanctl watch.
-        let links = PlanRecordingLinks(
-            links: HostLinks(network: network), plans: PlanRegistry(state: state), journal: journal)
-        return SegmentLifecycle(
-            links: links, users: UserRegistry(state: state), locks: state, teardowns: teardowns,
-            journal: journal, staleAfter: staleAfter, now: { Int(time(nil)) })
-    }
 }

@@ -34,27 +34,25 @@ public final class SegmentWatcher {
     private var stop: Int32 = -1
 
     /// - Parameters:
+    ///   - host: the segments to keep; its reaper should be detached, and its
+    ///     `staleAfter` is the sweep's grace for vanished guests.
     ///   - interval: seconds between sweeps.
     ///   - settle: milliseconds without a notification before a check starts.
     ///   - configured: the configuration's plan (see `SegmentRepair.configured`).
     public init(
-        state: StateDirectory, journal: any LifecycleLog, interval: Int, settle: Int, staleAfter: Int = 300,
-        configured: @escaping (VNI) -> SegmentPlan?
-    ) throws(NetlinkError) {
+        host: SegmentHost, interval: Int, settle: Int, configured: @escaping (VNI) -> SegmentPlan?
+    ) throws(KernelError) {
         events = try LinkEvents()
-        network = try HostLinks.openNetlink()
-        users = UserRegistry(state: state)
-        repair = SegmentRepair(
-            links: HostLinks(network: network), users: users, locks: state, plans: PlanRegistry(state: state),
-            configured: configured)
-        // Forgetting vanished guests tears down through the batched queue; the reaper runs
-        // detached, so the watcher never waits out a deletion.
-        lifecycle = SegmentLifecycle.onHost(
-            network: network, state: state, journal: journal, reaper: .detached, staleAfter: staleAfter)
-        self.journal = journal
+        network = host.network
+        users = host.users
+        repair = host.repair(configured: configured)
+        // Forgetting vanished guests tears down through the queue; the watcher reaps in
+        // its own loop (`PendingTeardowns.Style.inlineIfIdle`), unless a hook's reaper runs.
+        lifecycle = host.lifecycle
+        journal = host.journal
         self.interval = interval
         self.settle = settle
-        self.staleAfter = staleAfter
+        self.staleAfter = host.staleAfter
     }
 
     /// Runs until a byte arrives on `stop` (`StopSignals`). The first check is a sweep:

@@ -97,7 +97,7 @@ extension StateError {
 /// calls on the same VNI run one after the other; different VNIs run in parallel. The
 /// kernel drops a flock when its holder dies, so a killed hook never leaves it stuck.
 public final class VNILock: SegmentLock {
-    /// Open while the lock is held; a detached child that inherits it holds the lock too.
+    /// Open while the lock is held (close-on-exec: no program this process starts holds it).
     private(set) var descriptor: Int32
 
     public init(_ vni: VNI, in state: StateDirectory) throws(StateError) {
@@ -114,8 +114,7 @@ public final class VNILock: SegmentLock {
         }
     }
 
-    /// Closes our descriptor, without LOCK_UN: a detached child holding the same open
-    /// file keeps the lock until it is done.
+    /// Closes our descriptor, which lets go of the lock (no other process shares it).
     public func release() {
         guard descriptor >= 0 else { return }
         close(descriptor)

@@ -9,27 +9,27 @@ extension NetlinkSession {
     /// `bridge fdb show dev VXLAN | grep '^00:00:00:00:00:00'`: the remote VTEPs of the
     /// device's default (all-zero) entries. The kernel lists a multicast device's group
     /// there too; that is not a remote VTEP, so it is left out.
-    public func defaultDestinations(of vxlan: Link) throws(NetlinkError) -> [IPAddress] {
+    public func defaultDestinations(of vxlan: Link) throws(KernelError) -> [IPAddress] {
         try fdbDestinations(dumping: vxlan.index, "bridge fdb show dev \(vxlan.name)")[vxlan.index] ?? []
     }
 
     /// The same for every device, by ifindex, from one dump. A dump filtered to one
-    /// device still walks every device of the namespace in the kernel (~0.8 ms with 4096
-    /// VNIs): `vxlanctl status` asks once instead of once per VNI.
-    public func defaultDestinationsByLink() throws(NetlinkError) -> [Int32: [IPAddress]] {
+    /// device still walks every device of the namespace in the kernel: `vxlanctl status`
+    /// asks once instead of once per VNI.
+    public func defaultDestinationsByLink() throws(KernelError) -> [Int32: [IPAddress]] {
         try fdbDestinations(dumping: 0, "bridge fdb show")
     }
 
     /// `bridge fdb show | grep dst`: every remote VTEP any fdb entry names, by ifindex:
     /// the default entries, and the MACs a device learned (multicast mode) or EVPN
     /// installed behind a VTEP. `vxlanctl check --peers` probes the path to each.
-    public func remoteDestinationsByLink() throws(NetlinkError) -> [Int32: [IPAddress]] {
+    public func remoteDestinationsByLink() throws(KernelError) -> [Int32: [IPAddress]] {
         try fdbDestinations(dumping: 0, "bridge fdb show", defaultEntriesOnly: false)
     }
 
     /// The destinations of the fdb entries of device `index` (0: every device).
     private func fdbDestinations(dumping index: Int32, _ operation: String, defaultEntriesOnly: Bool = true)
-        throws(NetlinkError) -> [Int32: [IPAddress]]
+        throws(KernelError) -> [Int32: [IPAddress]]
     {
         var header = ndmsg()
         header.ndm_family = UInt8(AF_BRIDGE)
@@ -48,14 +48,14 @@ extension NetlinkSession {
     }
 
     /// `bridge fdb append 00:00:00:00:00:00 dev VXLAN dst REMOTE self permanent`
-    func appendDefaultDestination(_ remote: IPAddress, to vxlan: Link) throws(NetlinkError) {
+    public func appendDefaultDestination(_ remote: IPAddress, to vxlan: Link) throws(KernelError) {
         try request(
             "bridge fdb append 00:00:00:00:00:00 dev \(vxlan.name) dst \(remote)",
             defaultDestinationMessage(Int32(RTM_NEWNEIGH), NLM_F_CREATE | NLM_F_APPEND, remote, vxlan))
     }
 
     /// `bridge fdb del 00:00:00:00:00:00 dev VXLAN dst REMOTE self`
-    func deleteDefaultDestination(_ remote: IPAddress, from vxlan: Link) throws(NetlinkError) {
+    public func deleteDefaultDestination(_ remote: IPAddress, from vxlan: Link) throws(KernelError) {
         try request(
             "bridge fdb del 00:00:00:00:00:00 dev \(vxlan.name) dst \(remote)",
             defaultDestinationMessage(Int32(RTM_DELNEIGH), 0, remote, vxlan))
@@ -77,7 +77,7 @@ extension NetlinkSession {
 
     /// `bridge link set dev PORT learning off neigh_suppress on`: the EVPN shape of a
     /// bridge port, where BGP, not flooding, tells where MACs and IPs live.
-    func setEVPNPortFlags(of port: Link) throws(NetlinkError) {
+    public func setEVPNPortFlags(of port: Link) throws(KernelError) {
         var header = ifinfomsg(family: AF_BRIDGE, index: port.index)
         header.ifi_family = UInt8(AF_BRIDGE)
         let message = NetlinkMessage(type: Int32(RTM_SETLINK), header: header)

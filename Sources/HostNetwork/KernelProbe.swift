@@ -7,7 +7,7 @@ extension NetlinkSession {
     /// network: on a thread of its own that moves into a new, empty network namespace,
     /// `ip link add lvxprobe0 type bridge; ip link add lvxprobe1 master lvxprobe0 type
     /// vxlan id 1 dstport PORT`, then deletes both. The namespace dies with the thread.
-    public static func probeVXLANSupport(dstport: UInt16) throws(NetlinkError) {
+    public static func probeVXLANSupport(dstport: UInt16) throws(KernelError) {
         let probe = Probe(dstport: dstport)
         let context = Unmanaged.passRetained(probe).toOpaque()
         var thread = pthread_t()
@@ -20,7 +20,7 @@ extension NetlinkSession {
             }, context)
         guard started == 0 else {
             Unmanaged<Probe>.fromOpaque(context).release()
-            throw NetlinkError(operation: "start probe thread", code: NLE_NOMEM, errno: started, kernelMessage: "")
+            throw KernelError(operation: "start probe thread", code: NLE_NOMEM, errno: started, kernelMessage: "")
         }
         pthread_join(thread, nil)
         if let error = probe.error { throw error }
@@ -28,14 +28,14 @@ extension NetlinkSession {
 
     private final class Probe {
         let dstport: UInt16
-        var error: NetlinkError?
+        var error: KernelError?
 
         init(dstport: UInt16) { self.dstport = dstport }
 
         func run() {
-            do throws(NetlinkError) {
+            do throws(KernelError) {
                 guard lvx_unshare_network_namespace() == 0 else {
-                    throw NetlinkError(
+                    throw KernelError(
                         operation: "unshare network namespace", code: NLE_NOACCESS, errno: Glibc.errno,
                         kernelMessage: String(cString: strerror(Glibc.errno)))
                 }
@@ -46,7 +46,7 @@ extension NetlinkSession {
         }
     }
 
-    private func makeAndRemoveProbeDevices(dstport: UInt16) throws(NetlinkError) {
+    private func makeAndRemoveProbeDevices(dstport: UInt16) throws(KernelError) {
         guard let bridgeName = try? InterfaceName("lvxprobe0"), let vxlanName = try? InterfaceName("lvxprobe1") else {
             return
         }

@@ -1,5 +1,6 @@
 import CNetlink
 import Glibc
+import VXLANCore
 
 /// The kernel's notifications about links and addresses (`ip monitor link address`): a
 /// netlink socket bound to the rtnetlink multicast groups, read without blocking. The
@@ -27,7 +28,7 @@ public final class LinkEvents {
     /// network namespace. `receiveBuffer` bytes of kernel buffer (SO_RCVBUFFORCE as root,
     /// else what rmem_max allows): an underlay flap with thousands of VNIs sends a few
     /// messages per device at once.
-    public init(receiveBuffer: Int32 = 8 << 20) throws(NetlinkError) {
+    public init(receiveBuffer: Int32 = 8 << 20) throws(KernelError) {
         descriptor = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
         guard descriptor >= 0 else { throw Self.failure("socket(AF_NETLINK)") }
         var size = receiveBuffer
@@ -53,7 +54,7 @@ public final class LinkEvents {
     deinit { close(descriptor) }
 
     /// Reads every notification queued now, without waiting.
-    public func drain() throws(NetlinkError) -> Batch {
+    public func drain() throws(KernelError) -> Batch {
         var batch = Batch()
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         while true {
@@ -87,8 +88,8 @@ public final class LinkEvents {
         return count
     }
 
-    private static func failure(_ operation: String, errno code: Int32 = Glibc.errno) -> NetlinkError {
-        NetlinkError(
+    private static func failure(_ operation: String, errno code: Int32 = Glibc.errno) -> KernelError {
+        KernelError(
             operation: operation, code: NLE_FAILURE, errno: code, kernelMessage: String(cString: strerror(code)))
     }
 }

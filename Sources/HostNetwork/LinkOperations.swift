@@ -1,35 +1,22 @@
 import CNetlink
 import VXLANCore
 
-/// The vxlan device to create, with every host-dependent value already resolved.
-public struct VXLANDeviceSpec: Hashable, Sendable {
-    public var name: InterfaceName
-    public var id: UInt32
-    public var group: IPAddress?
-    public var local: IPAddress?
-    public var underlay: Int32?
-    public var dstport: UInt16
-    public var ttl: UInt8
-    public var learning: Bool
-    public var mtu: Int?
-}
-
 /// One kernel operation per function, each named for what it does and documented with
 /// the iproute2 command it stands for.
 extension NetlinkSession {
     /// `ip -d link show dev NAME`: one link, looked up by name (never a full dump), or nil.
-    public func link(named name: String) throws(NetlinkError) -> Link? {
+    public func link(named name: String) throws(KernelError) -> Link? {
         try link(lookup: "ip link show dev \(name.escapedForMessage)") { rtnl_link_get_kernel(socket, 0, name, &$0) }
     }
 
     /// `ip -d link show` of the link with this index, or nil.
-    public func link(index: Int32) throws(NetlinkError) -> Link? {
+    public func link(index: Int32) throws(KernelError) -> Link? {
         try link(lookup: "ip link show index \(index)") { rtnl_link_get_kernel(socket, index, nil, &$0) }
     }
 
     private func link(
         lookup operation: @autoclosure () -> String, _ get: (inout OpaquePointer?) -> Int32
-    ) throws(NetlinkError) -> Link? {
+    ) throws(KernelError) -> Link? {
         var found: OpaquePointer?
         do {
             try call(operation()) { get(&found) }
@@ -43,7 +30,7 @@ extension NetlinkSession {
 
     /// `ip link add NAME group G [mtu M] type bridge`, down: a bridge without ports has a
     /// carrier here, so it would get an IPv6 link-local address the moment it comes up.
-    func createBridge(_ name: InterfaceName, mtu: Int?, group: UInt32) throws(NetlinkError) {
+    public func createBridge(_ name: InterfaceName, mtu: Int?, group: UInt32) throws(KernelError) {
         guard let link = rtnl_link_alloc() else { fatalError("out of memory") }
         defer { rtnl_link_put(link) }
         rtnl_link_set_type(link, "bridge")
@@ -56,7 +43,7 @@ extension NetlinkSession {
     /// | local L] dstport P ttl T [nolearning]`. One message: the kernel sets the group
     /// (our mark), the master and IFF_UP as it creates the device, and removes the device
     /// again if bringing it up fails (ENOBUFS at the IGMP limit), so nothing is half-made.
-    func createVXLAN(_ spec: VXLANDeviceSpec, master: Int32, group: UInt32) throws(NetlinkError) {
+    public func createVXLAN(_ spec: VXLANDeviceSpec, master: Int32, group: UInt32) throws(KernelError) {
         guard let link = rtnl_link_vxlan_alloc() else { fatalError("out of memory") }
         defer { rtnl_link_put(link) }
         _ = rtnl_link_vxlan_set_id(link, spec.id)
@@ -74,7 +61,7 @@ extension NetlinkSession {
     private func add(
         _ link: OpaquePointer, name: InterfaceName, mtu: Int?, group: UInt32, master: Int32?, up: Bool,
         operation: String
-    ) throws(NetlinkError) {
+    ) throws(KernelError) {
         rtnl_link_set_name(link, name.rawValue)
         rtnl_link_set_group(link, group)
         if up { rtnl_link_set_flags(link, UInt32(IFF_UP.rawValue)) }
@@ -85,7 +72,7 @@ extension NetlinkSession {
     }
 
     /// `ip link set dev NAME [up] [mtu M] [master B]`, only the parts given.
-    func setLink(_ link: Link, up: Bool = false, mtu: Int? = nil, master: Int32? = nil) throws(NetlinkError) {
+    public func setLink(_ link: Link, up: Bool = false, mtu: Int? = nil, master: Int32? = nil) throws(KernelError) {
         let upFlag = UInt32(IFF_UP.rawValue)
         let message = NetlinkMessage(
             type: Int32(RTM_SETLINK),
@@ -103,7 +90,7 @@ extension NetlinkSession {
     /// not reachable from the segment. A request of its own, before the link comes up:
     /// the kernel refuses it when creating a link, and applies it after the flags when
     /// both are in one message (too late: the address is made at IFF_UP).
-    func disableIPv6AddressGeneration(of link: Link) throws(NetlinkError) {
+    public func disableIPv6AddressGeneration(of link: Link) throws(KernelError) {
         let message = NetlinkMessage(type: Int32(RTM_SETLINK), header: ifinfomsg(index: link.index))
         message.nest(Int32(IFLA_AF_SPEC)) {
             message.nest(Int32(AF_INET6)) {
@@ -115,53 +102,53 @@ extension NetlinkSession {
 
     /// `ip link set dev NAME group G`: moves the link into another interface group. Unlike
     /// a deletion or `down`, no RCU grace period: the kernel only stores the number.
-    func setGroup(_ group: UInt32, of link: Link) throws(NetlinkError) {
+    public func setGroup(_ group: UInt32, of link: Link) throws(KernelError) {
         let message = NetlinkMessage(type: Int32(RTM_SETLINK), header: ifinfomsg(index: link.index))
         message.put(Int32(IFLA_GROUP), uint32: group)
         try request("ip link set dev \(link.name) group \(group)", message)
     }
 
     /// `ip link set dev NAME alias TEXT`
-    func setAlias(_ alias: String, of link: Link) throws(NetlinkError) {
+    public func setAlias(_ alias: String, of link: Link) throws(KernelError) {
         let message = NetlinkMessage(type: Int32(RTM_SETLINK), header: ifinfomsg(index: link.index))
         message.put(Int32(IFLA_IFALIAS), string: alias)
         try request("ip link set dev \(link.name) alias \(alias)", message)
     }
 
     /// `ip link del dev NAME`
-    func deleteLink(_ link: Link) throws(NetlinkError) {
+    public func deleteLink(_ link: Link) throws(KernelError) {
         try request(
             "ip link del dev \(link.name)",
             NetlinkMessage(type: Int32(RTM_DELLINK), header: ifinfomsg(index: link.index)))
     }
 
     /// `ip link del group GROUP`: every link in the group, in one RCU grace period.
-    func deleteLinks(inGroup group: UInt32) throws(NetlinkError) {
+    public func deleteLinks(inGroup group: UInt32) throws(KernelError) {
         let message = NetlinkMessage(type: Int32(RTM_DELLINK), header: ifinfomsg())
         message.put(Int32(IFLA_GROUP), uint32: group)
         try request("ip link del group \(group)", message)
     }
 
     /// `ip link show master BRIDGE`: the kernel filters the dump, so only the ports cross.
-    public func ports(ofBridge bridge: Link) throws(NetlinkError) -> [Link] {
+    public func ports(ofBridge bridge: Link) throws(KernelError) -> [Link] {
         let message = NetlinkMessage(type: Int32(RTM_GETLINK), flags: NLM_F_DUMP, header: ifinfomsg())
         message.put(Int32(IFLA_MASTER), uint32: UInt32(bitPattern: bridge.index))
         return try links("ip link show master \(bridge.name)", message)
     }
 
     /// `ip link show type KIND` (kernel-filtered dump). For `vxlanctl status`, never the hook.
-    public func links(ofKind kind: String) throws(NetlinkError) -> [Link] {
+    public func links(ofKind kind: String) throws(KernelError) -> [Link] {
         let message = NetlinkMessage(type: Int32(RTM_GETLINK), flags: NLM_F_DUMP, header: ifinfomsg())
         message.nest(Int32(IFLA_LINKINFO)) { message.put(Int32(IFLA_INFO_KIND), string: kind) }
         return try links("ip link show type \(kind)", message)
     }
 
     /// `ip link show`: every link of the namespace. For vxlanctl, never the hook.
-    public func allLinks() throws(NetlinkError) -> [Link] {
+    public func allLinks() throws(KernelError) -> [Link] {
         try links("ip link show", NetlinkMessage(type: Int32(RTM_GETLINK), flags: NLM_F_DUMP, header: ifinfomsg()))
     }
 
-    private func links(_ operation: String, _ message: NetlinkMessage) throws(NetlinkError) -> [Link] {
+    private func links(_ operation: String, _ message: NetlinkMessage) throws(KernelError) -> [Link] {
         var found: [Link] = []
         try dump(operation, message, cache: "route/link") { found.append(Link($0)) }
         return found.sorted { $0.index < $1.index }
@@ -169,18 +156,18 @@ extension NetlinkSession {
 
     /// `ip -4|-6 addr show dev NAME scope global`: the link's global addresses of a family,
     /// in the kernel's order (primary first).
-    public func addresses(of link: Link, family: IPAddress.Family) throws(NetlinkError) -> [IPAddress] {
+    public func addresses(of link: Link, family: IPAddress.Family) throws(KernelError) -> [IPAddress] {
         try globalAddresses(of: link, family: family).map(\.address)
     }
 
     /// The subnets of the link's global addresses: 192.0.2.0/24 for 192.0.2.1/24.
-    public func subnets(of link: Link, family: IPAddress.Family) throws(NetlinkError) -> [IPNetwork] {
+    public func subnets(of link: Link, family: IPAddress.Family) throws(KernelError) -> [IPNetwork] {
         try globalAddresses(of: link, family: family).map {
             IPNetwork(containing: $0.address, prefixLength: $0.prefixLength)
         }
     }
 
-    private func globalAddresses(of link: Link, family: IPAddress.Family) throws(NetlinkError) -> [(
+    private func globalAddresses(of link: Link, family: IPAddress.Family) throws(KernelError) -> [(
         address: IPAddress, prefixLength: Int
     )] {
         var header = ifaddrmsg()

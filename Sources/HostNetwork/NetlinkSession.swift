@@ -1,10 +1,11 @@
 import CNetlink
 import Glibc
+import VXLANCore
 
 /// One rtnetlink socket through libnl, optionally opened inside another network
 /// namespace (tests, `vxlanctl check`). Every request goes through `request(_:_:)` or
 /// `dump(_:cache:_:)`, which turn libnl's negative NLE codes and the kernel's errno and
-/// extended ack into one `NetlinkError`.
+/// extended ack into one `KernelError`.
 public final class NetlinkSession {
     let socket: OpaquePointer
     private let kernelError: UnsafeMutablePointer<lvx_kernel_error>
@@ -14,15 +15,15 @@ public final class NetlinkSession {
 
     /// - Parameter namespacePath: a network namespace file such as `/run/netns/NAME`;
     ///   nil for the namespace this process runs in.
-    public init(namespacePath: String? = nil) throws(NetlinkError) {
+    public init(namespacePath: String? = nil) throws(KernelError) {
         guard let socket = nl_socket_alloc() else {
-            throw NetlinkError(operation: "netlink socket", code: NLE_NOMEM, errno: 0, kernelMessage: "")
+            throw KernelError(operation: "netlink socket", code: NLE_NOMEM, errno: 0, kernelMessage: "")
         }
         self.socket = socket
         kernelError = .allocate(capacity: 1)
         kernelError.initialize(to: lvx_kernel_error())
         do {
-            try Self.withNamespace(namespacePath) { () throws(NetlinkError) in
+            try Self.withNamespace(namespacePath) { () throws(KernelError) in
                 try check("netlink connect", nl_connect(socket, NETLINK_ROUTE))
             }
             try check("netlink socket options", lvx_socket_prepare(socket, kernelError))
@@ -41,8 +42,8 @@ public final class NetlinkSession {
     /// Runs `body` with this thread in the namespace at `path`, then moves it back. A
     /// socket made inside stays in that namespace for its whole life.
     private static func withNamespace(
-        _ path: String?, _ body: () throws(NetlinkError) -> Void
-    ) throws(NetlinkError) {
+        _ path: String?, _ body: () throws(KernelError) -> Void
+    ) throws(KernelError) {
         guard let path else { return try body() }
         let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
         let target = open(path, O_RDONLY | O_CLOEXEC)
@@ -51,7 +52,7 @@ public final class NetlinkSession {
             if target >= 0 { close(target) }
         }
         guard original >= 0, target >= 0, lvx_enter_network_namespace(target) == 0 else {
-            throw NetlinkError(
+            throw KernelError(
                 operation: "enter network namespace \(path)", code: NLE_NOACCESS, errno: Glibc.errno,
                 kernelMessage: String(cString: strerror(Glibc.errno)))
         }
@@ -62,7 +63,7 @@ public final class NetlinkSession {
     }
 
     /// Sends a change request and waits for the kernel's ack.
-    func request(_ operation: @autoclosure () -> String, _ message: NetlinkMessage) throws(NetlinkError) {
+    func request(_ operation: @autoclosure () -> String, _ message: NetlinkMessage) throws(KernelError) {
         kernelError.pointee = lvx_kernel_error()
         // nl_send_sync frees the message whatever happens.
         let result = nl_send_sync(socket, message.take())
@@ -73,7 +74,7 @@ public final class NetlinkSession {
     /// Runs a libnl call that talks to the kernel (rtnl_link_add, rtnl_link_get_kernel...)
     /// and returns its non-negative result.
     @discardableResult
-    func call(_ operation: @autoclosure () -> String, _ body: () -> Int32) throws(NetlinkError) -> Int32 {
+    func call(_ operation: @autoclosure () -> String, _ body: () -> Int32) throws(KernelError) -> Int32 {
         kernelError.pointee = lvx_kernel_error()
         let result = body()
         try check(operation(), result)
@@ -84,8 +85,8 @@ public final class NetlinkSession {
     /// ("route/link", "route/addr", "route/neigh"), then calls `visit` for each object.
     func dump(
         _ operation: @autoclosure () -> String, _ message: NetlinkMessage, cache cacheName: String,
-        _ visit: (OpaquePointer) throws(NetlinkError) -> Void
-    ) throws(NetlinkError) {
+        _ visit: (OpaquePointer) throws(KernelError) -> Void
+    ) throws(KernelError) {
         var cache: OpaquePointer?
         try check("libnl cache \(cacheName)", nl_cache_alloc_name(cacheName, &cache))
         guard let cache else { return }
@@ -112,9 +113,9 @@ public final class NetlinkSession {
         }
     }
 
-    private func check(_ operation: @autoclosure () -> String, _ result: Int32) throws(NetlinkError) {
+    private func check(_ operation: @autoclosure () -> String, _ result: Int32) throws(KernelError) {
         guard result < 0 else { return }
-        throw NetlinkError(
+        throw KernelError(
             operation: operation(), code: -result, errno: Int32(kernelError.pointee.error),
             kernelMessage: withUnsafeBytes(of: kernelError.pointee.message) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
@@ -122,7 +123,7 @@ public final class NetlinkSession {
     }
 }
 
-private func check(_ operation: String, _ result: Int32) throws(NetlinkError) {
+private func check(_ operation: String, _ result: Int32) throws(KernelError) {
     guard result < 0 else { return }
-    throw NetlinkError(operation: operation, code: -result, errno: 0, kernelMessage: "")
+    throw KernelError(operation: operation, code: -result, errno: 0, kernelMessage: "")
 }

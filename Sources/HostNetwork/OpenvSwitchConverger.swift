@@ -21,22 +21,6 @@ public protocol OpenvSwitchDatabase {
 
 extension VSwitch: OpenvSwitchDatabase {}
 
-/// What the host holds for an Open vSwitch segment: the database's rows (names and
-/// marks) beside the kernel's links.
-public struct OpenvSwitchSegmentStatus: Hashable, Sendable {
-    public var segment: VSwitch.Segment
-    /// The names of the bridge's ports other than its own and our vxlan port: guests' taps.
-    public var otherPorts: [String]
-
-    public init(segment: VSwitch.Segment, otherPorts: [String]) {
-        self.segment = segment
-        self.otherPorts = otherPorts
-    }
-
-    /// The bridge row carries our mark for `vni`.
-    public func isOwned(for vni: VNI) -> Bool { segment.bridge?.row.ownerVNI == vni.value }
-}
-
 /// An Open vSwitch segment: an OVS bridge (made in OVSDB, its device made by
 /// ovs-vswitchd) whose port is the same kernel vxlan device a Linux-bridge segment has,
 /// made here over netlink in the VNI's interface group. Every row we create carries
@@ -45,27 +29,68 @@ public struct OpenvSwitchSegmentStatus: Hashable, Sendable {
 /// configured timeout; a new bridge is waited for until ovs-vswitchd has made its device
 /// (libvirt copies that device's MTU onto the guest's tap).
 public struct OpenvSwitchConverger {
-    let network: NetlinkSession
+    let kernel: any LinkKernel
+    /// ovsdb-server's socket: whether Open vSwitch runs here at all is whether it exists.
+    let socket: String
     let connect: () throws(OVSDBError) -> any OpenvSwitchDatabase
 
-    public init(network: NetlinkSession, connect: @escaping () throws(OVSDBError) -> any OpenvSwitchDatabase) {
-        self.network = network
+    public init(
+        kernel: any LinkKernel, socket: String, connect: @escaping () throws(OVSDBError) -> any OpenvSwitchDatabase
+    ) {
+        self.kernel = kernel
+        self.socket = socket
         self.connect = connect
     }
 
-    /// ovsdb-server at `OVSDBSocket.path()` (OVS_RUNDIR, else /var/run/openvswitch).
-    public static func database(timeoutMilliseconds: Int) -> () throws(OVSDBError) -> any OpenvSwitchDatabase {
-        { () throws(OVSDBError) in
-            try VSwitch.connect(socket: OVSDBSocket.path(), timeoutMilliseconds: timeoutMilliseconds)
+    /// ovsdb-server at `socket` (`OVSDBSocket.path()`: OVS_RUNDIR, else /var/run/openvswitch).
+    public init(kernel: any LinkKernel, socket: String = OVSDBSocket.path(), timeoutMilliseconds: Int) {
+        self.init(kernel: kernel, socket: socket) { () throws(OVSDBError) in
+            try VSwitch.connect(socket: socket, timeoutMilliseconds: timeoutMilliseconds)
         }
     }
 
-    private var linux: SegmentConverger { SegmentConverger(network: network) }
+    private var linux: SegmentConverger { SegmentConverger(kernel: kernel) }
+
+    // MARK: - which kind
+
+    /// The kind of the VNI's existing bridge, nil when there is none: a link of kind
+    /// "bridge" is a Linux bridge, "openvswitch" an OVS bridge with the kernel datapath;
+    /// anything else, or no link (the userspace datapath's bridge is a tap; ovs-vswitchd
+    /// may be down), is an OVS bridge if the database has a Bridge row of that name. The
+    /// database is asked only where Open vSwitch runs (its socket exists).
+    public func existingKind(of names: SegmentNames) throws(ConvergeError) -> BridgeKind? {
+        let link = try lookup(names.bridge)
+        switch link?.kind {
+        case "bridge": return .linux
+        case "openvswitch": return .openvswitch
+        default:
+            guard access(socket, F_OK) == 0 else { return nil }
+            let database = try ovsdb(connect)
+            let rows = try ovsdb { () throws(OVSDBError) in
+                try database.segment(bridge: names.bridge.rawValue, vxlan: names.vxlan.rawValue)
+            }
+            return rows.bridge != nil ? .openvswitch : nil
+        }
+    }
+
+    /// `plan` with the kind it gets on this host: an adopting plan (no NIC or network asked
+    /// for a kind) takes the existing bridge's; a plan that asked is refused when the
+    /// bridge exists as the other kind.
+    public func resolve(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentPlan {
+        var resolved = plan
+        resolved.adoptsExistingKind = false
+        guard let existing = try existingKind(of: plan.names), existing != plan.bridgeKind else { return resolved }
+        guard plan.adoptsExistingKind else {
+            throw .bridgeKindMismatch(name: plan.names.bridge.rawValue, found: existing, wanted: plan.bridgeKind)
+        }
+        resolved.bridgeKind = existing
+        return resolved
+    }
 
     // MARK: - ensure
 
-    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
-        let underlay = try linux.resolveUnderlay(plan.underlay)
+    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
+        let underlay = try kernel.underlay(named: plan.underlay)
         let spec = try linux.deviceSpec(plan, underlay: underlay)
         let names = plan.names
         if let existing = try lookup(names.bridge), existing.kind == "bridge" {
@@ -75,14 +100,14 @@ public struct OpenvSwitchConverger {
         var rows = try ovsdb { () throws(OVSDBError) in
             try database.segment(bridge: names.bridge.rawValue, vxlan: names.vxlan.rawValue)
         }
-        var actions: [SegmentConverger.Action] = []
+        var actions: [SegmentChange] = []
 
         // A bridge of that name without our mark: used only as it stands, never changed.
         if let bridge = rows.bridge, bridge.row.ownerVNI != plan.vni.value {
             guard rows.vxlanPortOnBridge, let vxlan = try lookup(names.vxlan), vxlan.kind == "vxlan",
                 SegmentConverger.differences(vxlan.vxlan, spec).isEmpty, vxlan.isUp
             else { throw .foreignBridge(names.bridge.rawValue) }
-            return SegmentConverger.EnsureResult(actions: [], borrowed: true, mtu: spec.mtu ?? vxlan.mtu)
+            return EnsureResult(changes: [], borrowed: true, mtu: spec.mtu ?? vxlan.mtu, bridgeKind: .openvswitch)
         }
 
         let createdVXLAN = try ensureVXLAN(spec, plan: plan, actions: &actions)
@@ -97,18 +122,15 @@ public struct OpenvSwitchConverger {
                 {
                     change.setDatapathType = true
                     actions.append(
-                        .init(
-                            description:
-                                "set datapath_type \(plan.datapathType) on Open vSwitch bridge \(bridge.row.name)"))
+                        .setOpenvSwitchBridge(bridge.row.name, setting: "datapath_type \(plan.datapathType)"))
                 }
                 if let interface = rows.bridgeInterface, let mtu = spec.mtu, interface.mtuRequest != mtu {
                     change.bridgeInterfaceUUID = interface.row.uuid
-                    actions.append(.init(description: "set mtu_request \(mtu) on \(bridge.row.name)"))
+                    actions.append(.setOpenvSwitchBridge(bridge.row.name, setting: "mtu_request \(mtu)"))
                 }
             } else {
                 change.createBridge = true
-                actions.append(
-                    .init(description: "created Open vSwitch bridge \(names.bridge) (datapath \(plan.datapathType))"))
+                actions.append(.createdOpenvSwitchBridge(names.bridge.rawValue, datapath: plan.datapathType.rawValue))
             }
             if let port = rows.vxlanPort {
                 guard port.row.ownerVNI == plan.vni.value else {
@@ -121,11 +143,11 @@ public struct OpenvSwitchConverger {
                     }
                     if let holder { throw ConvergeError.portOfOtherBridge(name: port.row.name, master: holder) }
                     change.reattachPortUUID = port.row.uuid
-                    actions.append(.init(description: "added port \(names.vxlan) to \(names.bridge)"))
+                    actions.append(.addedOpenvSwitchPort(names.vxlan.rawValue, bridge: names.bridge.rawValue))
                 }
             } else {
                 change.addVXLANPort = true
-                actions.append(.init(description: "added port \(names.vxlan) to \(names.bridge)"))
+                actions.append(.addedOpenvSwitchPort(names.vxlan.rawValue, bridge: names.bridge.rawValue))
             }
             if !change.isEmpty {
                 let next = try ovsdb { () throws(OVSDBError) in try database.apply(change) }
@@ -143,37 +165,38 @@ public struct OpenvSwitchConverger {
                 }
             }
             if let device = try lookup(names.bridge), try hideHost(on: device) {
-                actions.append(.init(description: "set addrgenmode none on \(names.bridge)"))
+                actions.append(.hidHost(bridge: names.bridge.rawValue))
             }
             if let error = rows.vxlanInterface?.error {
                 throw ConvergeError.openvswitch(
                     "ovs-vswitchd cannot use \(names.vxlan) as a port of \(names.bridge): \(error)")
             }
         } catch {
-            if createdVXLAN, let vxlan = try? network.link(named: names.vxlan.rawValue), vxlan.isOwned(for: plan.vni) {
-                try? network.deleteLink(vxlan)
+            if createdVXLAN, let vxlan = try? kernel.link(named: names.vxlan.rawValue), vxlan.isOwned(for: plan.vni) {
+                try? kernel.deleteLink(vxlan)
             }
             throw error
         }
         let device = try lookup(names.vxlan)
-        return SegmentConverger.EnsureResult(actions: actions, borrowed: false, mtu: spec.mtu ?? device?.mtu ?? 1450)
+        return EnsureResult(
+            changes: actions, borrowed: false, mtu: spec.mtu ?? device?.mtu ?? 1450, bridgeKind: .openvswitch)
     }
 
     /// The kernel vxlan device, as a Linux-bridge segment has it but in no bridge: Open
     /// vSwitch attaches it (the kernel datapath makes it a port of `ovs-system`). Returns
     /// whether this call created it.
     private func ensureVXLAN(
-        _ spec: VXLANDeviceSpec, plan: SegmentPlan, actions: inout [SegmentConverger.Action]
+        _ spec: VXLANDeviceSpec, plan: SegmentPlan, actions: inout [SegmentChange]
     ) throws(ConvergeError) -> Bool {
         guard let vxlan = try lookup(spec.name) else {
             do {
-                try network.createVXLAN(spec, master: 0, group: Ownership.interfaceGroup(for: plan.vni))
+                try kernel.createVXLAN(spec, master: 0, group: Ownership.interfaceGroup(for: plan.vni))
             } catch  where error.errno == ENOBUFS && spec.group != nil {
                 throw .multicastLimit(name: spec.name.rawValue, group: spec.group ?? .v4(0))
             } catch {
-                throw .netlink(error)
+                throw .kernel(error)
             }
-            actions.append(.init(description: "created \(spec.name) (id \(spec.id) dstport \(spec.dstport))"))
+            actions.append(.createdVXLAN(spec, bridge: plan.names.bridge.rawValue))
             if plan.mode == .unicast, let created = try lookup(spec.name) {
                 try forwarding(plan, vxlan: created, actions: &actions)
             }
@@ -190,17 +213,17 @@ public struct OpenvSwitchConverger {
             throw .ownedDeviceDiffers(name: vxlan.name, vni: plan.vni, differences: differences)
         }
         if vxlan.master != 0,
-            let master = try netlink({ () throws(NetlinkError) in try network.link(index: vxlan.master) }),
+            let master = try request({ () throws(KernelError) in try kernel.link(index: vxlan.master) }),
             master.kind == "bridge"
         {
             throw .portOfOtherBridge(name: vxlan.name, master: master.name)
         }
         let wrongMTU = spec.mtu.map { $0 != vxlan.mtu } ?? false
         if !vxlan.isUp || wrongMTU {
-            try netlink { () throws(NetlinkError) in
-                try network.setLink(vxlan, up: true, mtu: wrongMTU ? spec.mtu : nil)
+            try request { () throws(KernelError) in
+                try kernel.setLink(vxlan, up: true, mtu: wrongMTU ? spec.mtu : nil, master: nil)
             }
-            actions.append(.init(description: "repaired \(vxlan.name) (up, mtu \(spec.mtu ?? vxlan.mtu))"))
+            actions.append(.repairedVXLAN(vxlan.name, bridge: plan.names.bridge.rawValue, mtu: spec.mtu ?? vxlan.mtu))
         }
         if plan.mode == .unicast { try forwarding(plan, vxlan: vxlan, actions: &actions) }
         return false
@@ -209,17 +232,17 @@ public struct OpenvSwitchConverger {
     /// Unicast: one all-zero fdb entry per remote on the vxlan device itself (`bridge fdb
     /// append ... self`), which the kernel uses whatever bridges the device.
     private func forwarding(
-        _ plan: SegmentPlan, vxlan: Link, actions: inout [SegmentConverger.Action]
+        _ plan: SegmentPlan, vxlan: Link, actions: inout [SegmentChange]
     ) throws(ConvergeError) {
-        try netlink { () throws(NetlinkError) in
-            let present = try network.defaultDestinations(of: vxlan)
+        try request { () throws(KernelError) in
+            let present = try kernel.defaultDestinations(of: vxlan)
             for remote in plan.remotes where !present.contains(remote) {
-                try network.appendDefaultDestination(remote, to: vxlan)
-                actions.append(.init(description: "added fdb 00:00:00:00:00:00 dst \(remote) on \(vxlan.name)"))
+                try kernel.appendDefaultDestination(remote, to: vxlan)
+                actions.append(.addedForwarding(remote, device: vxlan.name))
             }
             for stale in present where !plan.remotes.contains(stale) {
-                try network.deleteDefaultDestination(stale, from: vxlan)
-                actions.append(.init(description: "removed fdb 00:00:00:00:00:00 dst \(stale) from \(vxlan.name)"))
+                try kernel.deleteDefaultDestination(stale, from: vxlan)
+                actions.append(.removedForwarding(stale, device: vxlan.name))
             }
         }
     }
@@ -236,61 +259,72 @@ public struct OpenvSwitchConverger {
     private func hideHost(on device: Link) throws(ConvergeError) -> Bool {
         guard !device.generatesNoIPv6Address else { return false }
         do {
-            try network.disableIPv6AddressGeneration(of: device)
+            try kernel.disableIPv6AddressGeneration(of: device)
         } catch  where error.errno == EAFNOSUPPORT {
             return false
         } catch {
-            throw .netlink(error)
+            throw .kernel(error)
         }
         return true
     }
 
-    // MARK: - status and teardown
+    // MARK: - status and removal
 
-    /// The database's rows of the segment and the names of the ports that keep it in use.
-    public func status(of names: SegmentNames) throws(ConvergeError) -> OpenvSwitchSegmentStatus {
+    /// The VNI's links, and for a bridge that is not a Linux bridge (or no bridge link at
+    /// all) what Open vSwitch's database holds: the whole status the rules decide on. An
+    /// OVS bridge's ports are those of the database (their devices, for the guests' taps).
+    /// On a host without Open vSwitch (no socket) nothing but netlink is asked.
+    public func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus {
+        var status = try request { () throws(KernelError) in try kernel.status(of: names) }
+        guard status.bridge?.kind != "bridge", let bridge = try bridge(of: names) else { return status }
+        status.openvswitch = bridge
+        var ports = status.vxlan.map { [$0] } ?? []
+        for name in bridge.otherPorts {
+            if let port = try lookup(name) { ports.append(port) }
+        }
+        status.ports = ports
+        return status
+    }
+
+    /// The OVS bridge of the segment's name as the database holds it, with the names of
+    /// the ports that keep it in use; nil when there is none or Open vSwitch does not run
+    /// here (no socket).
+    public func bridge(of names: SegmentNames) throws(ConvergeError) -> OpenvSwitchBridge? {
+        guard access(socket, F_OK) == 0 else { return nil }
         let database = try ovsdb(connect)
-        return try ovsdb { () throws(OVSDBError) in
-            let segment = try database.segment(bridge: names.bridge.rawValue, vxlan: names.vxlan.rawValue)
-            return OpenvSwitchSegmentStatus(segment: segment, otherPorts: try database.portNames(segment.otherPorts))
+        return try ovsdb { () throws(OVSDBError) -> OpenvSwitchBridge? in
+            let rows = try database.segment(bridge: names.bridge.rawValue, vxlan: names.vxlan.rawValue)
+            guard let bridge = rows.bridge else { return nil }
+            return OpenvSwitchBridge(
+                name: bridge.row.name, uuid: bridge.row.uuid, ownerVNI: bridge.row.ownerVNI.flatMap { try? VNI($0) },
+                datapathType: bridge.datapathType, portUUIDs: bridge.ports, hasVXLANPort: rows.vxlanPortOnBridge,
+                otherPorts: try database.portNames(rows.otherPorts))
         }
     }
 
-    /// Removes the VNI's Open vSwitch segment if it is ours and no port but ours is left:
-    /// the bridge in OVSDB (guarded by the ports seen), then our vxlan device.
-    public func teardown(_ names: SegmentNames) throws(ConvergeError) -> SegmentConverger.TeardownResult {
-        let state = try status(of: names)
-        let vxlan = try lookup(names.vxlan)
-        if let vxlan, vxlan.kind != "vxlan" { throw .wrongKind(name: vxlan.name, kind: vxlan.kind, expected: "vxlan") }
-        guard state.segment.bridge != nil || vxlan != nil else { return .absent }
-        if let bridge = state.segment.bridge, bridge.row.ownerVNI != names.vni.value {
-            return .notOwned(bridge.row.name)
-        }
-        if let vxlan, !vxlan.isOwned(for: names.vni) { return .notOwned(vxlan.name) }
-        guard state.otherPorts.isEmpty else { return .inUse(ports: state.otherPorts) }
-        var actions: [SegmentConverger.Action] = []
-        if let bridge = state.segment.bridge {
-            let database = try ovsdb(connect)
-            _ = try ovsdb { () throws(OVSDBError) in try database.removeBridges([bridge]) }
-            actions.append(.init(description: "deleted Open vSwitch bridge \(bridge.row.name)"))
-        }
-        if vxlan != nil {
-            try netlink { () throws(NetlinkError) in
-                try network.deleteLinks(inGroup: Ownership.interfaceGroup(for: names.vni))
-            }
-            actions.append(.init(description: "deleted \(names.vxlan)"))
-        }
-        return .removed(actions)
+    /// `ovs-vsctl del-br NAME`, only while the bridge still has exactly the ports the
+    /// teardown decided on (a guest's tap added meanwhile: refused, nothing removed). The
+    /// Port and Interface rows go with it; ovs-vswitchd removes its device.
+    public func remove(_ bridge: OpenvSwitchBridge) throws(ConvergeError) {
+        let database = try ovsdb(connect)
+        let row = VSwitch.Bridge(
+            row: VSwitch.Row(uuid: bridge.uuid, name: bridge.name), ports: bridge.portUUIDs,
+            datapathType: bridge.datapathType)
+        _ = try ovsdb { () throws(OVSDBError) in try database.removeBridges([row]) }
     }
 
     // MARK: - helpers
 
     private func lookup(_ name: InterfaceName) throws(ConvergeError) -> Link? {
-        try netlink { () throws(NetlinkError) in try network.link(named: name.rawValue) }
+        try lookup(name.rawValue)
     }
 
-    private func netlink<T>(_ body: () throws(NetlinkError) -> T) throws(ConvergeError) -> T {
-        do { return try body() } catch { throw .netlink(error) }
+    private func lookup(_ name: String) throws(ConvergeError) -> Link? {
+        try request { () throws(KernelError) in try kernel.link(named: name) }
+    }
+
+    private func request<T>(_ body: () throws(KernelError) -> T) throws(ConvergeError) -> T {
+        do { return try body() } catch { throw .kernel(error) }
     }
 
     private func ovsdb<T>(_ body: () throws(OVSDBError) -> T) throws(ConvergeError) -> T {

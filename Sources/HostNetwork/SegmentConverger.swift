@@ -3,90 +3,64 @@ import VXLANCore
 
 /// Makes the host match a `SegmentPlan` (ensure) or removes a segment (teardown), one
 /// VNI at a time, by links looked up by name. It repairs whatever partial state it
-/// finds, touches only devices in our interface group, and undoes a bridge it created
+/// finds, touches only devices in our interface group, and undoes the devices it created
 /// in the same call when a later step fails.
 public struct SegmentConverger {
-    let network: NetlinkSession
+    let kernel: any LinkKernel
     /// Read a unicast device's fdb even when its alias says it was converged. The kernel
-    /// walks every device of the namespace for that dump (+2.6 ms per call with 4096
-    /// VNIs), so the hook trusts the alias; `vxlanctl ensure` verifies, which also
+    /// walks every device of the namespace for that dump (docs/benchmarks.md), so the
+    /// hook trusts the alias; `vxlanctl ensure` verifies, which also
     /// repairs fdb entries changed by hand.
     let verifiesForwarding: Bool
 
-    public init(network: NetlinkSession, verifiesForwarding: Bool = false) {
-        self.network = network
+    public init(kernel: any LinkKernel, verifiesForwarding: Bool = false) {
+        self.kernel = kernel
         self.verifiesForwarding = verifiesForwarding
     }
 
-    /// What ensure or teardown changed, for the journal: "created bridge brvx-5001".
-    public struct Action: Hashable, Sendable, CustomStringConvertible {
-        public var description: String
-
-        public init(description: String) {
-            self.description = description
-        }
-    }
-
-    public struct EnsureResult: Hashable, Sendable {
-        public var actions: [Action]
-        /// The segment is an operator's own bridge and vxlan device that already match
-        /// the plan: used as is, never modified, never torn down.
-        public var borrowed: Bool
-        public var mtu: Int
-
-        public init(actions: [Action], borrowed: Bool, mtu: Int) {
-            self.actions = actions
-            self.borrowed = borrowed
-            self.mtu = mtu
-        }
-    }
-
-    public enum TeardownResult: Hashable, Sendable {
-        case removed([Action])
-        case absent
-        /// The bridge is not ours: left alone.
-        case notOwned(String)
-        /// Ports other than our vxlan device remain: left alone.
-        case inUse(ports: [String])
-    }
+    /// How often a create that found its name taken (EEXIST) looks again: another caller
+    /// made the device between our lookup and our create, and we converge on theirs. A
+    /// name that stays taken while no lookup finds it ends with the kernel's error.
+    static let createAttempts = 3
 
     // MARK: - ensure
 
     public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
-        let underlay = try resolveUnderlay(plan.underlay)
+        let underlay = try kernel.underlay(named: plan.underlay)
         let spec = try deviceSpec(plan, underlay: underlay)
-        var actions: [Action] = []
-        let (bridge, createdBridge) = try ensureBridge(plan.names, mtu: spec.mtu, actions: &actions)
+        var changes: [SegmentChange] = []
+        let bridge = try ensureBridge(plan.names, mtu: spec.mtu, changes: &changes)
         do {
-            let borrowed = try ensureVXLAN(spec, plan: plan, bridge: bridge, actions: &actions)
-            return EnsureResult(actions: actions, borrowed: borrowed, mtu: spec.mtu ?? bridge.mtu)
+            let borrowed = try ensureVXLAN(spec, plan: plan, bridge: bridge, changes: &changes)
+            return EnsureResult(changes: changes, borrowed: borrowed, mtu: spec.mtu ?? bridge.mtu)
         } catch {
-            // Leave nothing half-made: a bridge we created in this call goes again.
-            if createdBridge { try? network.deleteLink(bridge) }
+            undo(changes, bridge: bridge, vni: plan.vni)
             throw error
         }
     }
 
-    /// The underlay device, or its bridge when it is a bridge port (CloudStack's traffic
-    /// label may name `eth1` inside `cloudbr1`, which holds the address).
-    public func resolveUnderlay(_ name: InterfaceName?) throws(ConvergeError) -> Link? {
-        guard let name else { return nil }
-        guard var link = try netlink({ () throws(NetlinkError) in try network.link(named: name.rawValue) }) else {
-            throw .underlayMissing(name)
+    /// Leaves nothing half-made: the devices this call created (`changes`) go again, the
+    /// vxlan device before its bridge (deleting a bridge leaves its ports). A deletion
+    /// that fails is not reported over the failure that caused the undo; the next ensure
+    /// completes, or a teardown removes, whatever stays.
+    private func undo(_ changes: [SegmentChange], bridge: Link, vni: VNI) {
+        for change in changes.reversed() {
+            switch change {
+            case .createdVXLAN(let spec, _):
+                if let vxlan = try? kernel.link(named: spec.name.rawValue), vxlan.isOwned(for: vni) {
+                    try? kernel.deleteLink(vxlan)
+                }
+            case .createdBridge:
+                try? kernel.deleteLink(bridge)
+            default:
+                break
+            }
         }
-        if link.master != 0,
-            let master = try netlink({ () throws(NetlinkError) in try network.link(index: link.master) }),
-            master.kind == "bridge"
-        {
-            link = master
-        }
-        guard link.isUp else { throw .underlayDown(link.name) }
-        return link
     }
 
     func deviceSpec(_ plan: SegmentPlan, underlay: Link?) throws(ConvergeError) -> VXLANDeviceSpec {
         try Self.deviceSpec(plan, underlay: underlay) { (underlay) throws(ConvergeError) in
-            try netlink { () throws(NetlinkError) in try network.addresses(of: underlay, family: plan.family) }
+            try request { () throws(KernelError) in try kernel.addresses(of: underlay, family: plan.family) }
         }
     }
 
@@ -113,45 +87,49 @@ public struct SegmentConverger {
             underlay: underlay?.index, dstport: plan.dstport, ttl: plan.ttl, learning: plan.learning, mtu: mtu)
     }
 
-    /// Returns the bridge, and whether this call created it.
+    /// The VNI's bridge: found, repaired when it is ours, or made; `changes` says which.
     private func ensureBridge(
-        _ names: SegmentNames, mtu: Int?, actions: inout [Action]
-    ) throws(ConvergeError) -> (Link, Bool) {
+        _ names: SegmentNames, mtu: Int?, changes: inout [SegmentChange], attempts: Int = createAttempts
+    ) throws(ConvergeError) -> Link {
         let name = names.bridge
-        if let bridge = try lookup(name, kind: "bridge") {
-            guard bridge.isOwned(for: names.vni) else { return (bridge, false) }
+        if var bridge = try lookup(name, kind: "bridge") {
+            guard bridge.isOwned(for: names.vni) else { return bridge }
             // Before it comes up (a crash may have left it down after creation).
-            if try hideHost(on: bridge) { actions.append(Action(description: "set addrgenmode none on \(name)")) }
+            if try hideHost(on: bridge) { changes.append(.hidHost(bridge: bridge.name)) }
             let wrongMTU = mtu.map { $0 != bridge.mtu } ?? false
             if !bridge.isUp || wrongMTU {
-                try netlink { () throws(NetlinkError) in
-                    try network.setLink(bridge, up: true, mtu: wrongMTU ? mtu : nil)
+                try request { () throws(KernelError) in
+                    try kernel.setLink(bridge, up: true, mtu: wrongMTU ? mtu : nil, master: nil)
                 }
-                actions.append(Action(description: "repaired bridge \(name) (up, mtu \(mtu ?? bridge.mtu))"))
+                changes.append(.repairedBridge(bridge.name, mtu: mtu ?? bridge.mtu))
+                // The snapshot as we left it: the vxlan device is judged against it.
+                bridge.isUp = true
+                bridge.mtu = mtu ?? bridge.mtu
             }
-            return (bridge, false)
+            return bridge
         }
         do {
-            try network.createBridge(name, mtu: mtu, group: Ownership.interfaceGroup(for: names.vni))
-        } catch  where error.errno == EEXIST {
+            try kernel.createBridge(name, mtu: mtu, group: Ownership.interfaceGroup(for: names.vni))
+        } catch  where error.errno == EEXIST && attempts > 1 {
             // Another caller made it between our lookup and our create: converge on theirs.
-            return try ensureBridge(names, mtu: mtu, actions: &actions)
+            return try ensureBridge(names, mtu: mtu, changes: &changes, attempts: attempts - 1)
         } catch {
-            throw .netlink(error)
+            throw .kernel(error)
         }
-        actions.append(Action(description: "created bridge \(name)"))
-        guard let created = try lookup(name, kind: "bridge") else {
+        guard var created = try lookup(name, kind: "bridge") else {
             throw .wrongKind(name: name.rawValue, kind: nil, expected: "bridge")
         }
         // Created down: no IPv6 address generation first, then up.
         do {
             _ = try hideHost(on: created)
-            try netlink { () throws(NetlinkError) in try network.setLink(created, up: true) }
+            try request { () throws(KernelError) in try kernel.setLink(created, up: true, mtu: nil, master: nil) }
         } catch {
-            try? network.deleteLink(created)
+            try? kernel.deleteLink(created)
             throw error
         }
-        return (created, true)
+        changes.append(.createdBridge(created.name))
+        created.isUp = true
+        return created
     }
 
     /// Makes the bridge generate no IPv6 link-local address: a guest on the segment must
@@ -160,25 +138,35 @@ public struct SegmentConverger {
     private func hideHost(on bridge: Link) throws(ConvergeError) -> Bool {
         guard !bridge.generatesNoIPv6Address else { return false }
         do {
-            try network.disableIPv6AddressGeneration(of: bridge)
+            try kernel.disableIPv6AddressGeneration(of: bridge)
         } catch  where error.errno == EAFNOSUPPORT {
             return false
         } catch {
-            throw .netlink(error)
+            throw .kernel(error)
         }
         return true
     }
 
     /// Returns whether the segment is borrowed (an operator's matching devices).
     private func ensureVXLAN(
-        _ spec: VXLANDeviceSpec, plan: SegmentPlan, bridge: Link, actions: inout [Action]
+        _ spec: VXLANDeviceSpec, plan: SegmentPlan, bridge: Link, changes: inout [SegmentChange],
+        attempts: Int = createAttempts
     ) throws(ConvergeError) -> Bool {
         guard let vxlan = try lookup(spec.name, kind: "vxlan") else {
             guard bridge.isOwned(for: plan.vni) else { throw .foreignBridge(bridge.name) }
-            try createVXLAN(spec, plan: plan, bridge: bridge)
-            actions.append(Action(description: "created \(spec.name) (\(describe(spec))) in \(bridge.name)"))
+            do {
+                try kernel.createVXLAN(spec, master: bridge.index, group: Ownership.interfaceGroup(for: plan.vni))
+            } catch  where error.errno == EEXIST && attempts > 1 {
+                // Another caller made it between our lookup and our create: converge on theirs.
+                return try ensureVXLAN(spec, plan: plan, bridge: bridge, changes: &changes, attempts: attempts - 1)
+            } catch  where error.errno == ENOBUFS && spec.group != nil {
+                throw .multicastLimit(name: spec.name.rawValue, group: spec.group ?? .v4(0))
+            } catch {
+                throw .kernel(error)
+            }
+            changes.append(.createdVXLAN(spec, bridge: bridge.name))
             if plan.mode != .multicast, let created = try lookup(spec.name, kind: "vxlan") {
-                try ensureForwarding(plan, vxlan: created, actions: &actions)
+                try ensureForwarding(plan, vxlan: created, changes: &changes)
             }
             return false
         }
@@ -196,60 +184,50 @@ public struct SegmentConverger {
             throw .ownedDeviceDiffers(name: vxlan.name, vni: plan.vni, differences: differences)
         }
         if vxlan.master != 0, vxlan.master != bridge.index {
-            let master = (try? network.link(index: vxlan.master))??.name ?? "index \(vxlan.master)"
+            let master = (try? kernel.link(index: vxlan.master))?.name ?? "index \(vxlan.master)"
             throw .portOfOtherBridge(name: vxlan.name, master: master)
         }
         let wrongMTU = spec.mtu.map { $0 != vxlan.mtu } ?? false
         if !vxlan.isUp || wrongMTU || vxlan.master == 0 {
-            try netlink { () throws(NetlinkError) in
-                try network.setLink(
+            try request { () throws(KernelError) in
+                try kernel.setLink(
                     vxlan, up: true, mtu: wrongMTU ? spec.mtu : nil, master: vxlan.master == 0 ? bridge.index : nil)
             }
-            actions.append(
-                Action(description: "repaired \(vxlan.name) (up, port of \(bridge.name), mtu \(spec.mtu ?? vxlan.mtu))")
-            )
+            changes.append(.repairedVXLAN(vxlan.name, bridge: bridge.name, mtu: spec.mtu ?? vxlan.mtu))
         }
         // The link found above: its index and alias are what a repair left them.
-        try ensureForwarding(plan, vxlan: vxlan, actions: &actions)
+        try ensureForwarding(plan, vxlan: vxlan, changes: &changes)
         return false
-    }
-
-    private func createVXLAN(_ spec: VXLANDeviceSpec, plan: SegmentPlan, bridge: Link) throws(ConvergeError) {
-        do {
-            try network.createVXLAN(spec, master: bridge.index, group: Ownership.interfaceGroup(for: plan.vni))
-        } catch  where error.errno == ENOBUFS && spec.group != nil {
-            throw .multicastLimit(name: spec.name.rawValue, group: spec.group ?? .v4(0))
-        } catch {
-            throw .netlink(error)
-        }
     }
 
     /// Unicast: exactly one all-zero fdb entry per configured remote, marked converged by
     /// the device's alias (see `verifiesForwarding`). EVPN: the bridge
     /// port's learning off and neigh_suppress on. Multicast needs nothing: the kernel joins
     /// the group on the underlay when the device comes up.
-    private func ensureForwarding(_ plan: SegmentPlan, vxlan: Link, actions: inout [Action]) throws(ConvergeError) {
+    private func ensureForwarding(
+        _ plan: SegmentPlan, vxlan: Link, changes: inout [SegmentChange]
+    ) throws(ConvergeError) {
         let name = vxlan.name
-        try netlink { () throws(NetlinkError) in
+        try request { () throws(KernelError) in
             switch plan.mode {
             case .multicast:
                 break
             case .unicast:
                 let alias = Ownership.forwardingAlias(remotes: plan.remotes)
                 if !verifiesForwarding, alias != nil, vxlan.alias == alias { return }
-                let present = try network.defaultDestinations(of: vxlan)
+                let present = try kernel.defaultDestinations(of: vxlan)
                 for remote in plan.remotes where !present.contains(remote) {
-                    try network.appendDefaultDestination(remote, to: vxlan)
-                    actions.append(Action(description: "added fdb 00:00:00:00:00:00 dst \(remote) on \(name)"))
+                    try kernel.appendDefaultDestination(remote, to: vxlan)
+                    changes.append(.addedForwarding(remote, device: name))
                 }
                 for stale in present where !plan.remotes.contains(stale) {
-                    try network.deleteDefaultDestination(stale, from: vxlan)
-                    actions.append(Action(description: "removed fdb 00:00:00:00:00:00 dst \(stale) from \(name)"))
+                    try kernel.deleteDefaultDestination(stale, from: vxlan)
+                    changes.append(.removedForwarding(stale, device: name))
                 }
                 // Last: a crash before this leaves the old alias, and the next call reads the fdb.
-                if let alias, vxlan.alias != alias { try network.setAlias(alias, of: vxlan) }
+                if let alias, vxlan.alias != alias { try kernel.setAlias(alias, of: vxlan) }
             case .evpn:
-                try network.setEVPNPortFlags(of: vxlan)
+                try kernel.setEVPNPortFlags(of: vxlan)
             }
         }
     }
@@ -271,73 +249,21 @@ public struct SegmentConverger {
         return found
     }
 
-    private func describe(_ spec: VXLANDeviceSpec) -> String {
-        var words = ["id \(spec.id)"]
-        if let group = spec.group { words.append("group \(group)") }
-        if let local = spec.local { words.append("local \(local)") }
-        words.append("dstport \(spec.dstport) ttl \(spec.ttl)")
-        if !spec.learning { words.append("nolearning") }
-        if let mtu = spec.mtu { words.append("mtu \(mtu)") }
-        return words.joined(separator: " ")
-    }
-
-    // MARK: - teardown
-
-    /// The devices a teardown removes: the VNI's links of ours, named for the journal.
-    public struct Removal: Hashable, Sendable {
-        public var vni: VNI
-        public var links: [String]
-        /// The links themselves, as the decision saw them (their index and group).
-        public var devices: [Link]
-
-        public init(vni: VNI, links: [String], devices: [Link] = []) {
-            self.vni = vni
-            self.links = links
-            self.devices = devices
-        }
-
-        /// What the journal says once they are gone: "deleted bridge brvx-5001".
-        public var deleted: [Action] { links.map { Action(description: "deleted \($0)") } }
-    }
-
-    public enum TeardownPlan: Hashable, Sendable {
-        case remove(Removal)
-        /// Nothing to remove: `.absent`, `.notOwned` or `.inUse`.
-        case leave(TeardownResult)
-    }
-
-    /// Decides whether the VNI's segment goes (`SegmentStatus.teardownPlan`), from name
-    /// lookups. Run it under the VNI's lock, with `remove` after it.
-    public func planTeardown(_ names: SegmentNames) throws(ConvergeError) -> TeardownPlan {
-        try netlink { () throws(NetlinkError) in try network.status(of: names) }.teardownPlan()
-    }
-
-    /// Deletes the VNI's devices with one RTM_DELLINK for its interface group: the kernel
-    /// waits one RCU grace period (~30 ms) per request, so this halves a teardown. Devices
-    /// a killed reaper left staged go back into the VNI's group first.
-    public func remove(_ removal: Removal) throws(ConvergeError) -> [Action] {
-        try unstage(removal.devices, of: removal.vni)
-        try netlink { () throws(NetlinkError) in
-            try network.deleteLinks(inGroup: Ownership.interfaceGroup(for: removal.vni))
-        }
-        return removal.deleted
-    }
-
-    // MARK: - batched teardown (the reaper)
+    // MARK: - teardown (the reaper's, many segments in one request)
 
     /// Moves the removal's devices into the reaping group, where `deleteStaged` finds
     /// them with other VNIs' devices. Changing a group costs no grace period.
-    public func stage(_ removal: Removal) throws(ConvergeError) {
+    public func stage(_ removal: SegmentRemoval) throws(ConvergeError) {
         for device in removal.devices {
-            try netlink { () throws(NetlinkError) in try network.setGroup(Ownership.reapingGroup, of: device) }
+            try request { () throws(KernelError) in try kernel.setGroup(Ownership.reapingGroup, of: device) }
         }
     }
 
     /// Moves staged devices back into the VNI's group: a teardown taken back.
     public func unstage(_ devices: [Link], of vni: VNI) throws(ConvergeError) {
         for device in devices where device.isStaged {
-            try netlink { () throws(NetlinkError) in
-                try network.setGroup(Ownership.interfaceGroup(for: vni), of: device)
+            try request { () throws(KernelError) in
+                try kernel.setGroup(Ownership.interfaceGroup(for: vni), of: device)
             }
         }
     }
@@ -349,38 +275,30 @@ public struct SegmentConverger {
     /// every link, which only the detached reaper does.
     public func deleteStaged(_ devices: [Link]) throws(ConvergeError) -> [String] {
         let expected = Set(devices.map(\.index))
-        let strangers = try netlink { () throws(NetlinkError) in try network.allLinks() }
+        let strangers = try request { () throws(KernelError) in try kernel.allLinks() }
             .filter { $0.isStaged && !expected.contains($0.index) }
-        try netlink { () throws(NetlinkError) in
+        try request { () throws(KernelError) in
             if strangers.isEmpty {
-                try network.deleteLinks(inGroup: Ownership.reapingGroup)
+                try kernel.deleteLinks(inGroup: Ownership.reapingGroup)
             } else {
-                for device in devices { try network.deleteLink(device) }
+                for device in devices { try kernel.deleteLink(device) }
             }
         }
         return strangers.map(\.name)
-    }
-
-    /// `planTeardown`, then `remove` if the plan says so.
-    public func teardown(_ names: SegmentNames) throws(ConvergeError) -> TeardownResult {
-        switch try planTeardown(names) {
-        case .remove(let removal): .removed(try remove(removal))
-        case .leave(let result): result
-        }
     }
 
     // MARK: - helpers
 
     /// The link of that name if it exists and has the expected kind.
     private func lookup(_ name: InterfaceName, kind: String) throws(ConvergeError) -> Link? {
-        guard let link = try netlink({ () throws(NetlinkError) in try network.link(named: name.rawValue) }) else {
+        guard let link = try request({ () throws(KernelError) in try kernel.link(named: name.rawValue) }) else {
             return nil
         }
         guard link.kind == kind else { throw .wrongKind(name: link.name, kind: link.kind, expected: kind) }
         return link
     }
 
-    func netlink<T>(_ body: () throws(NetlinkError) -> T) throws(ConvergeError) -> T {
-        do { return try body() } catch { throw .netlink(error) }
+    func request<T>(_ body: () throws(KernelError) -> T) throws(ConvergeError) -> T {
+        do { return try body() } catch { throw .kernel(error) }
     }
 }

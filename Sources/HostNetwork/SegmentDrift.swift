@@ -7,11 +7,11 @@ public struct LinkTable {
     let byName: [String: Link]
     let byIndex: [Int32: Link]
     let portsByMaster: [Int32: [Link]]
-    private let addresses: (Link, IPAddress.Family) throws(NetlinkError) -> [IPAddress]
+    private let addresses: (Link, IPAddress.Family) throws(KernelError) -> [IPAddress]
     private var addressCache: [String: [IPAddress]] = [:]
 
     public init(
-        _ links: [Link], addresses: @escaping (Link, IPAddress.Family) throws(NetlinkError) -> [IPAddress]
+        _ links: [Link], addresses: @escaping (Link, IPAddress.Family) throws(KernelError) -> [IPAddress]
     ) {
         byName = Dictionary(links.map { ($0.name, $0) }) { first, _ in first }
         byIndex = Dictionary(links.map { ($0.index, $0) }) { first, _ in first }
@@ -20,8 +20,8 @@ public struct LinkTable {
     }
 
     /// A dump of the session's namespace.
-    public init(dumping network: NetlinkSession) throws(NetlinkError) {
-        self.init(try network.allLinks()) { (link, family) throws(NetlinkError) in
+    public init(dumping network: NetlinkSession) throws(KernelError) {
+        self.init(try network.allLinks()) { (link, family) throws(KernelError) in
             try network.addresses(of: link, family: family)
         }
     }
@@ -41,11 +41,11 @@ public struct LinkTable {
             addressCache[key] = found
             return found
         } catch {
-            throw .netlink(error)
+            throw .kernel(error)
         }
     }
 
-    /// The underlay as `SegmentConverger.resolveUnderlay` finds it: the named device, or its
+    /// The underlay as `NetlinkSession.underlay(named:)` finds it: the named device, or its
     /// bridge when it is a bridge port.
     func underlay(_ name: InterfaceName) -> Link? {
         guard let link = byName[name.rawValue] else { return nil }
@@ -108,18 +108,18 @@ extension SegmentConverger {
     /// underlay (its address changed). The kernel cannot change either on a live device;
     /// `ensure` then makes a new one. Anything else that differs (a changed vxlan.conf)
     /// is left for the operator, as the hook leaves it. Returns what it did, or nil.
-    public func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> Action? {
+    public func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentChange? {
         guard
-            let vxlan = try netlink({ () throws(NetlinkError) in try network.link(named: plan.names.vxlan.rawValue) }),
+            let vxlan = try request({ () throws(KernelError) in try kernel.link(named: plan.names.vxlan.rawValue) }),
             vxlan.isOwned(for: plan.vni), let actual = vxlan.vxlan
         else { return nil }
-        let wanted = try deviceSpec(plan, underlay: try resolveUnderlay(plan.underlay))
+        let wanted = try deviceSpec(plan, underlay: try kernel.underlay(named: plan.underlay))
         var followingHost = wanted
         followingHost.underlay = wanted.underlay.map { _ in actual.underlay }
         if plan.local == nil, wanted.local != nil { followingHost.local = actual.local }
         let stale = Self.differences(actual, wanted)
         guard !stale.isEmpty, Self.differences(actual, followingHost).isEmpty else { return nil }
-        try netlink { () throws(NetlinkError) in try network.deleteLink(vxlan) }
-        return Action(description: "deleted \(vxlan.name) (\(stale.joined(separator: ", ")))")
+        try request { () throws(KernelError) in try kernel.deleteLink(vxlan) }
+        return .deletedVXLAN(vxlan.name, stale: stale)
     }
 }

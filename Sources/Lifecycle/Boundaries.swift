@@ -1,4 +1,3 @@
-import HostNetwork
 import VXLANCore
 
 // The lifecycle's view of the system: three small protocols, one per boundary, so that
@@ -8,13 +7,13 @@ import VXLANCore
 /// The host's links, as far as one VNI's segment is concerned.
 public protocol SegmentLinks {
     /// Makes the host match `plan`, repairing whatever is partial (`SegmentConverger.ensure`).
-    func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult
+    func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult
 
     /// The VNI's bridge, vxlan device and bridge ports, by name lookups.
     func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus
 
     /// Moves the removal's devices into the reaping group (`Ownership.reapingGroup`).
-    func stage(_ removal: SegmentConverger.Removal) throws(ConvergeError)
+    func stage(_ removal: SegmentRemoval) throws(ConvergeError)
 
     /// Moves `devices` that are staged back into the VNI's own group.
     func unstage(_ devices: [Link], of vni: VNI) throws(ConvergeError)
@@ -38,8 +37,10 @@ public protocol TeardownQueue {
     /// Every pending teardown, by ascending VNI.
     func marked() -> [SegmentNames]
     /// Makes sure a reaper (`SegmentLifecycle.reap`) runs soon. Called with no VNI lock
-    /// held: the reaper takes the locks of every pending VNI.
-    func wake()
+    /// held: the reaper takes the locks of every pending VNI. Returns what the reaper did
+    /// when it ran in this process before returning (vxlanctl), nil when it runs elsewhere
+    /// or later (the hook's detached reaper).
+    func wake() -> ReapOutcome?
 }
 
 /// Who uses which VNI. Only touched while the VNI's lock is held.

@@ -1,4 +1,3 @@
-import HostNetwork
 import VXLANCore
 
 // The watcher's rule (`vxlanctl watch`): between lifecycle events, bring every segment
@@ -20,7 +19,7 @@ public protocol SegmentPlans {
 /// Links a repair may also fix by replacing our vxlan device when the host changed under
 /// it (`SegmentConverger.replaceStale`).
 public protocol RepairableLinks: SegmentLinks {
-    func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.Action?
+    func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentChange?
 }
 
 /// The hook's links, recording the plan a join converges to: when the segment had to
@@ -40,10 +39,15 @@ public struct PlanRecordingLinks: SegmentLinks {
         self.journal = journal
     }
 
-    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
+    /// The plan recorded is the one converged to: with the bridge kind ensure found or
+    /// made, so that a repair makes the same kind again.
+    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
         let result = try links.ensure(plan)
-        guard !result.actions.isEmpty || !plans.hasPlan(for: plan.vni) else { return result }
-        do { try plans.record(plan) } catch {
+        guard !result.changes.isEmpty || !plans.hasPlan(for: plan.vni) else { return result }
+        var converged = plan
+        converged.bridgeKind = result.bridgeKind
+        converged.adoptsExistingKind = false
+        do { try plans.record(converged) } catch {
             journal.log(.warning, "VNI \(plan.vni): vxlanctl watch will not repair this segment: \(error)")
         }
         return result
@@ -53,7 +57,7 @@ public struct PlanRecordingLinks: SegmentLinks {
         try links.status(of: names)
     }
 
-    public func stage(_ removal: SegmentConverger.Removal) throws(ConvergeError) {
+    public func stage(_ removal: SegmentRemoval) throws(ConvergeError) {
         try links.stage(removal)
     }
 
@@ -102,7 +106,7 @@ public struct SegmentRepair {
         /// Users, but no recorded plan: nothing done (see `PlanRecordingLinks`).
         case unplanned
         /// Converged; what it changed, for the journal (empty: nothing to do).
-        case converged([SegmentConverger.Action])
+        case converged([SegmentChange])
         /// The segment could not be converged; left as it was found.
         case failed(String)
     }
@@ -119,12 +123,12 @@ public struct SegmentRepair {
         guard !recorded.isEmpty else { return .unused }
         guard let plan = plan(of: vni, users: recorded) else { return .unplanned }
         do {
-            return .converged(try links.ensure(plan).actions)
+            return .converged(try links.ensure(plan).changes)
         } catch {
             guard case .ownedDeviceDiffers = error else { return .failed(error.description) }
             do {
                 guard let replaced = try links.replaceStale(plan) else { return .failed(error.description) }
-                return .converged([replaced] + (try links.ensure(plan).actions))
+                return .converged([replaced] + (try links.ensure(plan).changes))
             } catch {
                 return .failed(error.description)
             }

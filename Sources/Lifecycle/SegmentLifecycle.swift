@@ -1,4 +1,3 @@
-import HostNetwork
 import VXLANCore
 
 /// Every rule of a segment's life on this host, in one place: a user joins a VNI (the
@@ -66,47 +65,63 @@ public struct SegmentLifecycle {
     /// it are left again (torn down if unused), so a failed start leaves nothing half-made;
     /// so is the segment of a guest refused for its MTU (`guest_mtu = "refuse"`).
     /// `context` names the caller in log lines; a call that changes nothing never builds it.
-    public func join(_ user: SegmentUser, _ uses: [Use], context: @autoclosure () -> String) throws(LifecycleError) {
-        var joined: [SegmentNames] = []
+    /// Returns what it did on each VNI.
+    @discardableResult
+    public func join(_ user: SegmentUser, _ uses: [Use], context: @autoclosure () -> String)
+        throws(LifecycleError) -> [JoinOutcome]
+    {
+        var joined: [JoinOutcome] = []
         for use in uses {
             var made = false
             do {
                 try withLock(use.plan.vni) { (_) throws(LifecycleError) in
-                    try takeBackTeardown(of: use.plan.names, context: context())
-                    let mtu = try ensure(use.plan, context: context())
+                    var outcome = try makeSegment(use.plan, context: context())
                     made = true
-                    try checkGuestMTU(use, segmentMTU: mtu, context: context())
+                    outcome.mtuWarnings = try checkGuestMTU(use, segmentMTU: outcome.mtu, context: context())
                     try record(user, use.record, on: use.plan.vni)
+                    joined.append(outcome)
                 }
             } catch {
-                for names in joined + (made ? [use.plan.names] : []) {
-                    try? leave(user, from: names, context: context())
+                for names in joined.map(\.names) + (made ? [use.plan.names] : []) {
+                    _ = try? leave(user, from: names, context: context())
                 }
                 throw error
             }
-            joined.append(use.plan.names)
         }
+        return joined
     }
 
     /// Under the VNI's lock: makes the segment and records nobody (CloudStack's agent,
-    /// through `vxlanctl modifyvxlan`, which tracks its guests itself). Returns its MTU.
-    public func ensureUnrecorded(_ plan: SegmentPlan, context: String) throws(LifecycleError) -> Int {
-        var mtu = 0
+    /// through `vxlanctl modifyvxlan`, which tracks its guests itself).
+    public func ensureUnrecorded(_ plan: SegmentPlan, context: String) throws(LifecycleError) -> JoinOutcome {
+        var outcome: JoinOutcome?
         try withLock(plan.vni) { (_) throws(LifecycleError) in
             // A teardown still pending would delete what the agent is about to use.
-            try takeBackTeardown(of: plan.names, context: context)
-            mtu = try ensure(plan, context: context)
+            outcome = try makeSegment(plan, context: context)
         }
-        return mtu
+        guard let outcome else { throw .refused("VNI \(plan.vni): not made") }
+        return outcome
+    }
+
+    /// Under the VNI's lock: takes a pending teardown back, then makes the segment.
+    private func makeSegment(_ plan: SegmentPlan, context: @autoclosure () -> String) throws(LifecycleError)
+        -> JoinOutcome
+    {
+        let tookBack = try takeBackTeardown(of: plan.names, context: context())
+        let result = try ensure(plan, context: context())
+        return JoinOutcome(
+            names: plan.names, tookBackTeardown: tookBack, changes: result.changes, borrowed: result.borrowed,
+            mtu: result.mtu, mtuWarnings: [])
     }
 
     /// A teardown of this VNI still pending: devices the reaper had staged go back into
     /// the VNI's group, then the mark goes (in that order: a staged device always has a
-    /// mark). `ensure` then completes whatever is left, or rebuilds what is gone.
+    /// mark). `ensure` then completes whatever is left, or rebuilds what is gone. Returns
+    /// whether there was one.
     private func takeBackTeardown(of names: SegmentNames, context: @autoclosure () -> String)
-        throws(LifecycleError)
+        throws(LifecycleError) -> Bool
     {
-        guard teardowns.isMarked(names.vni) else { return }
+        guard teardowns.isMarked(names.vni) else { return false }
         do {
             let status = try links.status(of: names)
             try links.unstage([status.bridge, status.vxlan].compactMap { $0 }, of: names.vni)
@@ -116,19 +131,22 @@ public struct SegmentLifecycle {
         }
         do { try teardowns.unmark(names.vni) } catch { throw .state(error) }
         journal.log(.info, "\(context()) VNI \(names.vni): pending teardown taken back")
+        return true
     }
 
-    /// Makes the segment; returns its MTU.
-    private func ensure(_ plan: SegmentPlan, context: @autoclosure () -> String) throws(LifecycleError) -> Int {
+    /// Makes the segment.
+    private func ensure(_ plan: SegmentPlan, context: @autoclosure () -> String) throws(LifecycleError)
+        -> EnsureResult
+    {
         do {
             let result = try links.ensure(plan)
-            for action in result.actions { journal.log(.notice, "\(context()) VNI \(plan.vni): \(action)") }
+            for change in result.changes { journal.log(.notice, "\(context()) VNI \(plan.vni): \(change)") }
             if result.borrowed {
                 journal.log(
                     .info,
                     "\(context()) VNI \(plan.vni): using \(plan.names.bridge), which libvirt-vxlan did not create")
             }
-            return result.mtu
+            return result
         } catch {
             journal.log(.error, "\(context()) VNI \(plan.vni): \(error)")
             throw .refused("VNI \(plan.vni): \(error)")
@@ -137,9 +155,10 @@ public struct SegmentLifecycle {
 
     /// A segment below 1500 bytes and a NIC that does not ask for its MTU: the guest sends
     /// frames the segment cannot carry, and they are lost without an error. Warned about,
-    /// or refused with the first such NIC when the operator asks for it.
-    private func checkGuestMTU(_ use: Use, segmentMTU mtu: Int, context: String) throws(LifecycleError) {
-        guard mtu < GuestInterface.defaultGuestMTU else { return }
+    /// or refused with the first such NIC when the operator asks for it. Returns the warnings.
+    private func checkGuestMTU(_ use: Use, segmentMTU mtu: Int, context: String) throws(LifecycleError) -> [String] {
+        guard mtu < GuestInterface.defaultGuestMTU else { return [] }
+        var warnings: [String] = []
         for nic in use.interfacesWithoutMTU {
             let advice = nic.mtuAdvice(segmentMTU: mtu)
             guard use.guestMTU == .warn else {
@@ -149,7 +168,9 @@ public struct SegmentLifecycle {
                         + "\(use.record.name.escapedForMessage) does it)")
             }
             journal.log(.warning, "\(context) VNI \(use.plan.vni): \(advice)")
+            warnings.append(advice)
         }
+        return warnings
     }
 
     private func record(_ user: SegmentUser, _ record: UserRecord, on vni: VNI) throws(LifecycleError) {
@@ -164,23 +185,15 @@ public struct SegmentLifecycle {
 
     /// Under the VNI's lock: drops `user` (or only its NIC `mac`, when the user has others
     /// on the VNI), forgets vanished guests, and tears the segment down if no user is
-    /// left. With no user, only reconciles (`vxlanctl gc`). Teardown failures are logged,
-    /// not thrown: the guest is gone whatever the kernel says.
+    /// left. With no user, only reconciles (`vxlanctl gc`). Teardown failures are logged
+    /// and reported, not thrown: the guest is gone whatever the kernel says. With an
+    /// inline reaper (vxlanctl, the CloudStack entry), the outcome says what it deleted.
+    @discardableResult
     public func leave(_ user: SegmentUser?, mac: String? = nil, from names: SegmentNames, context: String)
-        throws(LifecycleError)
+        throws(LifecycleError) -> LeaveOutcome
     {
-        if try leaveMarkingTeardown(user, mac: mac, from: names, context: context) { wakeReaper() }
-    }
-
-    /// `leave` under the lock; returns whether a teardown is pending, for the reaper.
-    private func leaveMarkingTeardown(
-        _ user: SegmentUser?, mac: String?, from names: SegmentNames, context: String
-    ) throws(LifecycleError) -> Bool {
-        var pending = false
-        try withLock(names.vni) { (_) throws(LifecycleError) in
-            var links = LinkSnapshot(names: names, of: self.links)
-            do throws(StateError) {
-                var recorded = try users.users(of: names.vni)
+        let outcome = try withLock(names.vni) { (_) throws(LifecycleError) in
+            try leaveUnderLock(names, context: context) { (recorded) throws(StateError) in
                 if let user, let mac, var record = recorded[user], record.macs.contains(mac), record.macs.count > 1 {
                     record.macs.removeAll { $0 == mac }
                     try users.add(user, record, on: names.vni)
@@ -189,28 +202,96 @@ public struct SegmentLifecycle {
                     try users.remove(user, from: names.vni)
                     recorded[user] = nil
                 }
-                recorded = try forgetVanished(recorded, on: names, links: &links, context: context)
-                guard recorded.isEmpty else {
-                    let holders = recorded.values.map(\.name).sorted().joined(separator: ", ")
-                    journal.log(.info, "\(context) VNI \(names.vni): kept, used by \(holders)")
-                    return
-                }
-            } catch {
-                throw .state(error)
+                return []
             }
-            pending = markTeardown(names, links: &links, context: "\(context) VNI \(names.vni)")
         }
-        return pending
+        return reaped([outcome]).first ?? outcome
+    }
+
+    /// `vxlanctl teardown`: under the VNI's lock, drops the operator's record (`vxlanctl
+    /// ensure`) and tears the segment down if no other user is recorded. With users left
+    /// the segment is kept and the outcome names them; `force` drops their records first
+    /// (each is logged), for a host whose records are known to be wrong.
+    public func tearDown(_ names: SegmentNames, force: Bool, context: String) throws(LifecycleError) -> LeaveOutcome {
+        let outcome = try withLock(names.vni) { (_) throws(LifecycleError) in
+            try leaveUnderLock(names, context: context) { (recorded) throws(StateError) in
+                try users.remove(.operator, from: names.vni)
+                recorded[.operator] = nil
+                guard force else { return [] }
+                var dropped: [Holder] = []
+                for (user, record) in recorded {
+                    try users.remove(user, from: names.vni)
+                    dropped.append(Holder(user, record))
+                    journal.log(
+                        .warning, "\(context) VNI \(names.vni): --force: forgot \(Holder(user, record)) (\(user))")
+                }
+                recorded = [:]
+                return dropped.sorted()
+            }
+        }
+        return reaped([outcome]).first ?? outcome
     }
 
     /// `vxlanctl gc`: for each VNI, forgets vanished guests and marks the segment's
     /// teardown if nobody uses it any more; then one reaper deletes them all at once.
-    public func collectGarbage(_ segments: [SegmentNames]) throws(LifecycleError) {
-        var pending = false
-        for names in segments where try leaveMarkingTeardown(nil, mac: nil, from: names, context: "gc") {
-            pending = true
+    @discardableResult
+    public func collectGarbage(_ segments: [SegmentNames]) throws(LifecycleError) -> [LeaveOutcome] {
+        var outcomes: [LeaveOutcome] = []
+        for names in segments {
+            outcomes.append(
+                try withLock(names.vni) { (_) throws(LifecycleError) in
+                    try leaveUnderLock(names, context: "gc") { (_) throws(StateError) in [] }
+                })
         }
-        if pending || !teardowns.marked().isEmpty { wakeReaper() }
+        return reaped(outcomes)
+    }
+
+    /// Holding the VNI's lock: `change` edits the recorded users (and returns those it
+    /// dropped), vanished guests are forgotten, and the teardown is marked if nobody is left.
+    private func leaveUnderLock(
+        _ names: SegmentNames, context: String,
+        change: (inout [SegmentUser: UserRecord]) throws(StateError) -> [Holder]
+    ) throws(LifecycleError) -> LeaveOutcome {
+        var links = LinkSnapshot(names: names, of: self.links)
+        var outcome = LeaveOutcome(names: names, forgotten: [], dropped: [], decision: .absent)
+        do throws(StateError) {
+            var recorded = try users.users(of: names.vni)
+            outcome.dropped = try change(&recorded)
+            (recorded, outcome.forgotten) = try forgetVanished(recorded, on: names, links: &links, context: context)
+            guard recorded.isEmpty else {
+                let reason = KeptReason.usedBy(recorded.map { Holder($0.key, $0.value) }.sorted())
+                journal.log(.info, "\(context) VNI \(names.vni): \(reason)")
+                outcome.decision = .kept(reason)
+                return outcome
+            }
+        } catch {
+            throw .state(error)
+        }
+        outcome.decision = markTeardown(names, links: &links, context: "\(context) VNI \(names.vni)")
+        return outcome
+    }
+
+    /// Wakes the reaper if a teardown is pending; with an inline reaper, the outcomes then
+    /// say what it did to their VNIs.
+    private func reaped(_ outcomes: [LeaveOutcome]) -> [LeaveOutcome] {
+        let marked = outcomes.contains { $0.decision.isTeardownPending } || !teardowns.marked().isEmpty
+        guard marked, let reap = teardowns.wake() else { return outcomes }
+        return outcomes.map { outcome in
+            guard outcome.decision.isTeardownPending else { return outcome }
+            var outcome = outcome
+            if let removal = reap.removal(of: outcome.vni) {
+                outcome.decision = .removed(removal)
+            } else if let reason = reap.kept[outcome.vni] {
+                outcome.decision = .kept(reason)
+            } else if let failure = reap.failed[outcome.vni] {
+                outcome.decision = .failed(failure)
+            } else if !teardowns.isMarked(outcome.vni) {
+                // Another process's reaper (the hook's) deleted it while this one waited
+                // for the reaper lock: nothing was left for this call to remove.
+                outcome.decision = .absent
+            }
+            return outcome
+        }
     }
 
     /// Forgets guests that vanished without `release`: records older than `staleAfter`
@@ -218,53 +299,54 @@ public struct SegmentLifecycle {
     /// MAC, fe:...). Without a bridge to look at, or when the lookup fails, forgets nobody.
     private func forgetVanished(
         _ recorded: [SegmentUser: UserRecord], on names: SegmentNames, links: inout LinkSnapshot, context: String
-    ) throws(StateError) -> [SegmentUser: UserRecord] {
+    ) throws(StateError) -> ([SegmentUser: UserRecord], forgotten: [Holder]) {
         let guests = recorded.filter { $0.key.kind == .domain }
-        guard !guests.isEmpty, case .success(let status) = links.status, status.bridge != nil else { return recorded }
+        guard !guests.isEmpty, case .success(let status) = links.status, status.bridge != nil else {
+            return (recorded, [])
+        }
         let taps = GuestTaps(onBridgePorts: status.ports)
         let now = now()
         var remaining = recorded
+        var forgotten: [Holder] = []
         for (user, record) in guests where record.mayHaveVanished(now: now, staleAfter: staleAfter, taps: taps) {
             try users.remove(user, from: names.vni)
             remaining[user] = nil
+            forgotten.append(Holder(user, record))
             journal.log(
                 .warning,
                 "\(context) VNI \(names.vni): forgot \(record.name) (\(user)): none of its NICs is on \(names.bridge)")
         }
-        return remaining
+        return (remaining, forgotten.sorted())
     }
 
     /// Marks the segment's teardown if the links allow it (`SegmentStatus.teardownPlan`):
-    /// only devices of ours, and no port but our vxlan device on the bridge. Returns
-    /// whether a teardown is pending. The devices stay as they are; the reaper re-checks
-    /// and deletes them (`reap`).
-    private func markTeardown(_ names: SegmentNames, links snapshot: inout LinkSnapshot, context: String) -> Bool {
+    /// only devices of ours, and no port but our vxlan device on the bridge. The devices
+    /// stay as they are; the reaper re-checks and deletes them (`reap`).
+    private func markTeardown(_ names: SegmentNames, links snapshot: inout LinkSnapshot, context: String)
+        -> LeaveDecision
+    {
         do {
             switch try snapshot.status.get().teardownPlan() {
-            case .remove:
-                if teardowns.isMarked(names.vni) { return true }
+            case .remove(let removal):
+                if teardowns.isMarked(names.vni) { return .teardownPending(removal) }
                 do { try teardowns.mark(names) } catch {
                     journal.log(.error, "\(context): teardown failed: \(error)")
-                    return false
+                    return .failed("\(error)")
                 }
-                return true
-            case .leave(.notOwned(let name)):
-                journal.log(.info, "\(context): \(name) was not created by libvirt-vxlan; left in place")
-            case .leave(.inUse(let ports)):
-                journal.log(.info, "\(context): kept, \(names.bridge) still has ports \(ports.joined(separator: ", "))")
-            case .leave(.absent), .leave(.removed):
-                break
+                return .teardownPending(removal)
+            case .leave(let result):
+                guard let reason = KeptReason(result, bridge: names.bridge) else { return .absent }
+                journal.log(.info, "\(context): \(reason)")
+                return .kept(reason)
             }
         } catch {
             // The user is gone already; what kept the segment is for the journal.
             journal.log(.error, "\(context): teardown failed: \(error)")
+            return .failed("\(error)")
         }
-        return false
     }
 
     // MARK: the reaper
-
-    private func wakeReaper() { teardowns.wake() }
 
     /// Deletes every pending teardown's segment, `segmentsPerRequest` segments per kernel
     /// request. Run by one process at a time (the queue's reaper lock), with no VNI lock
@@ -274,9 +356,10 @@ public struct SegmentLifecycle {
     /// re-checks each (still marked, no user, still ours, no foreign port), then per
     /// batch stages what may go, deletes the staged devices at once, removes their marks.
     /// A mark written after the last look stays for the reaper that its writer wakes.
-    /// Returns the VNIs it left pending (a failure, in the journal).
+    /// Returns what it did; the VNIs it left pending failed (the journal says why).
     @discardableResult
-    public func reap() -> [VNI] {
+    public func reap() -> ReapOutcome {
+        var outcome = ReapOutcome()
         var held: [(names: SegmentNames, lock: any SegmentLock)] = []
         defer { for entry in held { entry.lock.release() } }
         while true {
@@ -286,36 +369,42 @@ public struct SegmentLifecycle {
             for names in arrived {
                 do { held.append((names, try locks.lock(names.vni))) } catch {
                     journal.log(.error, "teardown VNI \(names.vni): \(error)")
+                    outcome.failed[names.vni] = "\(error)"
                 }
             }
         }
-        let removals = held.sorted { $0.names.vni < $1.names.vni }.compactMap { removalIfStillUnused($0.names) }
+        let removals = held.sorted { $0.names.vni < $1.names.vni }.compactMap {
+            removalIfStillUnused($0.names, outcome: &outcome)
+        }
         for start in stride(from: 0, to: removals.count, by: Self.segmentsPerRequest) {
             let batch = removals[start..<min(start + Self.segmentsPerRequest, removals.count)]
             let staged = batch.filter { removal in
                 do { try links.stage(removal) } catch {
                     journal.log(.error, "teardown VNI \(removal.vni): \(error); left pending")
+                    outcome.failed[removal.vni] = "\(error)"
                     return false
                 }
                 return true
             }
-            if !staged.isEmpty { deleteStaged(staged) }
+            if !staged.isEmpty { deleteStaged(staged, outcome: &outcome) }
         }
-        return held.map(\.names.vni).filter { teardowns.isMarked($0) }.sorted()
+        outcome.pending = held.map(\.names.vni).filter { teardowns.isMarked($0) }.sorted()
+        return outcome
     }
 
     /// Segments deleted per kernel request. The kernel still waits one RCU grace period
     /// per bridge (and per bridge port) inside a request, all under RTNL, so one request
     /// for a whole evacuation would keep every other netlink call (a guest's prepare)
-    /// waiting for seconds; a request saves its fixed cost (~25 ms here) and lets
-    /// waiting calls in between. Measured in `Benchmarks/run` (evacuation, churn).
+    /// waiting for seconds; a request saves its fixed cost and lets waiting calls in
+    /// between. Measured in `Benchmarks/run` (evacuation, churn; docs/benchmarks.md).
     static let segmentsPerRequest = 8
 
     /// One request for every staged device; then the marks go. On failure both stay, for
     /// the next reaper or a join that takes them back.
-    private func deleteStaged(_ staged: [SegmentConverger.Removal]) {
+    private func deleteStaged(_ staged: [SegmentRemoval], outcome: inout ReapOutcome) {
         do {
             let strangers = try links.deleteStaged(staged.flatMap(\.devices))
+            outcome.strangers += strangers
             if !strangers.isEmpty {
                 journal.log(
                     .warning,
@@ -324,9 +413,11 @@ public struct SegmentLifecycle {
             }
         } catch {
             journal.log(.error, "teardown of \(staged.count) VNIs failed: \(error); left pending")
+            for removal in staged { outcome.failed[removal.vni] = "\(error)" }
             return
         }
         for removal in staged {
+            outcome.removed.append(removal)
             journal.log(
                 .notice, "teardown VNI \(removal.vni): " + removal.deleted.map(\.description).joined(separator: ", "))
             do { try teardowns.unmark(removal.vni) } catch {
@@ -337,7 +428,7 @@ public struct SegmentLifecycle {
 
     /// Under the VNI's lock: the removal, or nil when the teardown was taken back or is
     /// not wanted any more (then staged devices go back and the mark goes).
-    private func removalIfStillUnused(_ names: SegmentNames) -> SegmentConverger.Removal? {
+    private func removalIfStillUnused(_ names: SegmentNames, outcome: inout ReapOutcome) -> SegmentRemoval? {
         let context = "teardown VNI \(names.vni)"
         guard teardowns.isMarked(names.vni) else { return nil }
         do {
@@ -349,31 +440,31 @@ public struct SegmentLifecycle {
                 try links.unstage(removal.devices, of: names.vni)
                 return removal
             }
-            if !recorded.isEmpty {
-                let holders = recorded.values.map(\.name).sorted().joined(separator: ", ")
-                journal.log(.info, "\(context): kept, used by \(holders)")
-            } else if case .leave(.inUse(let ports)) = plan {
-                journal.log(.info, "\(context): kept, \(names.bridge) still has ports \(ports.joined(separator: ", "))")
-            } else if case .leave(.notOwned(let name)) = plan {
-                journal.log(.info, "\(context): \(name) was not created by libvirt-vxlan; left in place")
+            let reason =
+                recorded.isEmpty
+                ? plan.keptReason(bridge: names.bridge) : .usedBy(recorded.map { Holder($0.key, $0.value) }.sorted())
+            if let reason {
+                journal.log(.info, "\(context): \(reason)")
+                outcome.kept[names.vni] = reason
             }
             try links.unstage([status.bridge, status.vxlan].compactMap { $0 }, of: names.vni)
             try teardowns.unmark(names.vni)
         } catch {
             journal.log(.error, "\(context): \(error); left pending")
+            outcome.failed[names.vni] = "\(error)"
         }
         return nil
     }
 
     // MARK: helpers
 
-    private func withLock(_ vni: VNI, _ body: (any SegmentLock) throws(LifecycleError) -> Void)
-        throws(LifecycleError)
+    private func withLock<Result>(_ vni: VNI, _ body: (any SegmentLock) throws(LifecycleError) -> Result)
+        throws(LifecycleError) -> Result
     {
         let lock: any SegmentLock
         do { lock = try locks.lock(vni) } catch { throw .state(error) }
         defer { lock.release() }
-        try body(lock)
+        return try body(lock)
     }
 }
 

@@ -1,12 +1,13 @@
-import HostNetwork
 import VXLANCore
 
-/// A user of a VNI: a guest (by domain UUID) or a libvirt network (by network UUID),
-/// named so that the name is a safe file name.
+/// A user of a VNI: a guest (by domain UUID), a libvirt network (by network UUID) or the
+/// operator (`vxlanctl ensure`), named so that the name is a safe file name.
 public struct SegmentUser: Hashable, Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable, DescribedByRawValue {
         case domain
         case network
+        /// `vxlanctl ensure`: the segment stays until `vxlanctl teardown`.
+        case `operator`
     }
 
     public let kind: Kind
@@ -32,6 +33,14 @@ public struct SegmentUser: Hashable, Sendable, CustomStringConvertible {
         let parts = fileName.split(separator: "-", maxSplits: 1)
         guard parts.count == 2, let kind = Kind(rawValue: String(parts[0])) else { return nil }
         self.init(kind, uuid: String(parts[1]))
+    }
+
+    /// The operator's one record per VNI (`vxlanctl ensure`), under the nil UUID.
+    public static let `operator` = SegmentUser(kind: .operator, canonicalUUID: "00000000-0000-0000-0000-000000000000")
+
+    private init(kind: Kind, canonicalUUID: String) {
+        self.kind = kind
+        self.uuid = canonicalUUID
     }
 
     public var fileName: String { "\(kind.rawValue)-\(uuid)" }

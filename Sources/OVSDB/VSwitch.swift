@@ -45,6 +45,12 @@ public struct VSwitch {
         public var ports: Set<String>
         /// "" (the default, which ovs-vswitchd takes as "system"), "system", "netdev".
         public var datapathType: String
+
+        public init(row: Row, ports: Set<String>, datapathType: String) {
+            self.row = row
+            self.ports = ports
+            self.datapathType = datapathType
+        }
     }
 
     public struct Port: Hashable, Sendable {

@@ -35,7 +35,7 @@ public enum CloudStackAgent {
     }
 }
 
-/// One call of the agent's script, as `vxlanctl modifyvxlan` reads it.
+/// One call of the agent's script, as `init(parsingArguments:)` reads it for both entries.
 public struct AgentRequest: Hashable, Sendable {
     public enum Operation: String, Sendable, CaseIterable, DescribedByRawValue {
         case add
@@ -80,7 +80,9 @@ extension Config {
         if request.ipv6, mode == .multicast, groupPolicy == .cloudstack {
             overrides.group = CloudStackAgent.ipv6Group(for: request.vni)
         }
-        var plan = try plan(for: request.vni, overrides: overrides, bridge: request.bridge)
+        // A Linux bridge whatever bridge_type says: CloudStack calls modifyvxlan.sh only from
+        // its native (Linux bridge) driver, whose guests' NICs carry no <virtualport>.
+        var plan = try plan(for: request.vni, overrides: overrides, bridge: request.bridge, bridgeKind: .linux)
         if request.ipv6, plan.family != .ipv6 {
             // Only the default family may change: explicit IPv4 addresses contradict -6.
             guard plan.local == nil, plan.remotes.isEmpty, plan.group == nil else {
@@ -137,48 +139,76 @@ public struct AgentUsageError: Error, Equatable, CustomStringConvertible {
 }
 
 extension AgentRequest {
-    /// The agent's command line as the script's `getopts 'o:v:p:b:6'` reads it: options in
-    /// any order, each value as the next argument or attached (`-v5001`), each once.
-    /// Every value is validated like the hook's own input (VNI range, IFNAMSIZ names).
+    /// The agent's command line, CloudStack's script's usage.
+    public static let usage = "-o add|delete -v VNI -p PIF -b BRIDGE [-6]"
+
+    /// The one reader of the agent's command line, for the hook worker's entry (`AgentMain`)
+    /// and `vxlanctl modifyvxlan` alike. As the script's `getopts 'o:v:p:b:6'` reads it:
+    /// options in any order, a value as the next argument (even one starting with `-`) or
+    /// attached (`-v5001`), `-6` grouped with others (`-6o add`), `--` ending the options.
+    /// Stricter than getopts where it would go on with a wrong request: an unknown option,
+    /// an option given twice, an operand or a missing option is refused. Every value is
+    /// validated like the hook's own input (VNI range, IFNAMSIZ names). The agent passes
+    /// `-v VNI -p PIF -b BRIDGE -o add` to make a bridge and `-o delete -v VNI -p vx -b
+    /// BRIDGE` (`vx` taken from `brvx-VNI`) to remove it.
     public init(parsingArguments arguments: [String]) throws(AgentUsageError) {
         var values: [Character: String] = [:]
         var ipv6 = false
         var remaining = arguments[...]
         while let argument = remaining.popFirst() {
-            guard argument.count >= 2, argument.first == "-", let letter = argument.dropFirst().first else {
+            if argument == "--" {
+                if let operand = remaining.first {
+                    throw AgentUsageError("unexpected argument \(operand.escapedForMessage)")
+                }
+                break
+            }
+            guard argument.count >= 2, argument.first == "-" else {
                 throw AgentUsageError("unexpected argument \(argument.escapedForMessage)")
             }
-            if letter == "6", argument.count == 2 {
-                ipv6 = true
-                continue
+            guard !argument.hasPrefix("--") else {
+                throw AgentUsageError("unknown option \(argument.escapedForMessage)")
             }
-            guard "ovpb".contains(letter) else { throw AgentUsageError("unknown option \(argument.escapedForMessage)") }
-            guard values[letter] == nil else { throw AgentUsageError("-\(letter) given twice") }
-            let attached = String(argument.dropFirst(2))
-            guard let value = attached.isEmpty ? remaining.popFirst() : attached else {
-                throw AgentUsageError("-\(letter) needs a value")
+            var letters = argument.dropFirst()
+            while let letter = letters.popFirst() {
+                if letter == "6" {
+                    ipv6 = true
+                    continue
+                }
+                guard "ovpb".contains(letter) else {
+                    throw AgentUsageError("unknown option -\(String(letter).escapedForMessage)")
+                }
+                guard values[letter] == nil else { throw AgentUsageError("-\(letter) given twice") }
+                // The rest of the argument is the value, or else the next argument.
+                guard let value = letters.isEmpty ? remaining.popFirst() : String(letters) else {
+                    throw AgentUsageError("-\(letter) needs a value")
+                }
+                values[letter] = value
+                break
             }
-            values[letter] = value
         }
         func required(_ letter: Character) throws(AgentUsageError) -> String {
-            guard let value = values[letter] else {
-                throw AgentUsageError("missing -\(letter); usage: -o add|delete -v VNI -p PIF -b BRIDGE [-6]")
-            }
+            guard let value = values[letter] else { throw AgentUsageError("missing -\(letter); usage: \(Self.usage)") }
             return value
         }
         let operationText = try required("o")
         guard let operation = Operation(rawValue: operationText) else {
             throw AgentUsageError("-o takes add or delete, not \(operationText.escapedForMessage)")
         }
-        do {
-            self.init(
-                operation: operation, vni: try VNI(parsing: try required("v")),
-                physicalInterface: try InterfaceName(try required("p")), bridge: try InterfaceName(try required("b")),
-                ipv6: ipv6)
-        } catch let error as AgentUsageError {
-            throw error
-        } catch {
-            throw AgentUsageError("\(error)")
+        let vniText = try required("v")
+        let physicalInterfaceText = try required("p")
+        let bridgeText = try required("b")
+        let vni = try asAgentUsage { () throws(VNIError) in try VNI(parsing: vniText) }
+        let physicalInterface = try asAgentUsage { () throws(InterfaceNameError) in
+            try InterfaceName(physicalInterfaceText)
         }
+        let bridge = try asAgentUsage { () throws(InterfaceNameError) in try InterfaceName(bridgeText) }
+        self.init(operation: operation, vni: vni, physicalInterface: physicalInterface, bridge: bridge, ipv6: ipv6)
     }
+}
+
+/// What `make` returns, or its error as the agent's usage error.
+private func asAgentUsage<Value, Failure: Error & CustomStringConvertible>(
+    _ make: () throws(Failure) -> Value
+) throws(AgentUsageError) -> Value {
+    do { return try make() } catch { throw AgentUsageError(error.description) }
 }

@@ -18,6 +18,24 @@ public struct HookCall: Hashable, Sendable {
     public enum Driver: String, Sendable, CaseIterable, DescribedByRawValue {
         case qemu
         case network
+
+        /// The folder of libvirt's hooks whose entries this driver runs (libvirt >= 6.5):
+        /// `hooks/qemu.d`, `hooks/network.d`.
+        public var folder: String { "\(rawValue).d" }
+
+        /// The driver of the hook entry at `path`: the one whose `folder` is the path's last
+        /// component but one, exactly as written (`/etc/libvirt/hooks/qemu.d/50-libvirt-vxlan`
+        /// is qemu's; `qemu.d//50-libvirt-vxlan` and `50-libvirt-vxlan` are nobody's). The C
+        /// launcher applies the same rule to the same folder names (acted-phases.h).
+        public init?(entryPath path: String) {
+            let components = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+            guard components.count >= 2 else { return nil }
+            let folder = components[components.count - 2]
+            guard let driver = Self.allCases.first(where: { $0.folder.utf8.elementsEqual(folder) }) else {
+                return nil
+            }
+            self = driver
+        }
     }
 
     public var driver: Driver
@@ -36,29 +54,39 @@ public struct HookCall: Hashable, Sendable {
         self.extra = extra
     }
 
-    /// What the hook does for this call.
+    /// What the hook does for this call: its phase's in `actedOn`, else `.ignore`.
     public var action: HookAction {
-        switch (driver, operation, subOperation) {
-        case (.qemu, "prepare", "begin"):
-            .prepareDomain
-        case (.qemu, "migrate", "begin"), (.qemu, "restore", "begin"):
-            .checkDomain
-        case (.qemu, "reconnect", "begin"), (.qemu, "attach", "begin"):
-            .reconnectDomain
-        case (.qemu, "release", "end"):
-            .releaseDomain
-        case (.network, "start", "begin"):
-            .startNetwork
-        case (.network, "port-created", "begin"):
-            .plugPort
-        case (.network, "port-deleted", "begin"):
-            .unplugPort
-        case (.network, "stopped", "end"):
-            .stopNetwork
-        default:
-            .ignore
+        for phase in Self.actedOn
+        where phase.driver == driver && phase.operation == operation && phase.subOperation == subOperation {
+            return phase.action
         }
+        return .ignore
     }
+
+    /// A step of libvirt's that the hook acts on, and how.
+    public struct ActedPhase: Hashable, Sendable {
+        public var driver: Driver
+        public var operation: String
+        public var subOperation: String
+        public var action: HookAction
+    }
+
+    /// The calls libvirt-vxlan acts on; every other one it ignores. The one table: the C
+    /// launcher (what libvirt executes) answers every other call itself, from its copy in
+    /// Sources/hook-launcher/acted-phases.h, which is generated from this one and checked
+    /// against it by Tests/HookRuntimeTests/HookLauncherTests.swift.
+    public static let actedOn = [
+        ActedPhase(driver: .qemu, operation: "prepare", subOperation: "begin", action: .prepareDomain),
+        ActedPhase(driver: .qemu, operation: "migrate", subOperation: "begin", action: .checkDomain),
+        ActedPhase(driver: .qemu, operation: "restore", subOperation: "begin", action: .checkDomain),
+        ActedPhase(driver: .qemu, operation: "reconnect", subOperation: "begin", action: .reconnectDomain),
+        ActedPhase(driver: .qemu, operation: "attach", subOperation: "begin", action: .reconnectDomain),
+        ActedPhase(driver: .qemu, operation: "release", subOperation: "end", action: .releaseDomain),
+        ActedPhase(driver: .network, operation: "start", subOperation: "begin", action: .startNetwork),
+        ActedPhase(driver: .network, operation: "port-created", subOperation: "begin", action: .plugPort),
+        ActedPhase(driver: .network, operation: "port-deleted", subOperation: "begin", action: .unplugPort),
+        ActedPhase(driver: .network, operation: "stopped", subOperation: "end", action: .stopNetwork),
+    ]
 }
 
 /// What a hook call makes libvirt-vxlan do. Each case says whether its failure may

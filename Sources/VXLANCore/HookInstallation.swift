@@ -9,7 +9,7 @@ public enum HookInstallation {
 
     /// `hooks/qemu.d/50-libvirt-vxlan` or `hooks/network.d/50-libvirt-vxlan` (libvirt >= 6.5).
     public static func entryPath(for driver: HookCall.Driver) -> String {
-        "/etc/libvirt/hooks/\(driver).d/50-libvirt-vxlan"
+        "/etc/libvirt/hooks/\(driver.folder)/50-libvirt-vxlan"
     }
 
     /// A libvirt daemon that runs hooks: the monolithic libvirtd runs both kinds, the

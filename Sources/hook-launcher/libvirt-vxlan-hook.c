@@ -10,8 +10,10 @@
  * libnl: the hook proper) from its own folder, with the same arguments and the
  * same stdin, so that only those pay for loading Debian's shared libraries.
  *
- * Which steps act is the worker's HookCall.action table; Tests/HookRuntimeTests
- * runs this program over every documented step and checks that the two agree.
+ * Which steps act, and which folder is which driver's, is the worker's
+ * HookCall.actedOn and HookCall.Driver (Sources/VXLANCore/HookCall.swift):
+ * acted-phases.h is generated from them, Tests/HookRuntimeTests fails while it
+ * differs, and runs this program and the worker's rules over the same calls and paths.
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,21 +21,19 @@
 #include <string.h>
 #include <unistd.h>
 
-struct step {
-    const char *driver;
-    const char *operation;
-    const char *sub_operation;
-};
+#include "acted-phases.h"
 
-/* The calls the worker acts on; every other one it ignores (exit 0). */
-static const struct step acted_on[] = {
-    {"qemu", "prepare", "begin"},       {"qemu", "migrate", "begin"},  {"qemu", "restore", "begin"},
-    {"qemu", "reconnect", "begin"},     {"qemu", "attach", "begin"},   {"qemu", "release", "end"},
-    {"network", "start", "begin"},      {"network", "port-created", "begin"},
-    {"network", "port-deleted", "begin"}, {"network", "stopped", "end"},
-};
+/* The driver named NAME (--kind), as hook_drivers spells it; NULL for no driver. */
+static const char *driver_named(const char *name) {
+    for (size_t i = 0; i < sizeof hook_drivers / sizeof hook_drivers[0]; i++) {
+        if (strcmp(name, hook_drivers[i].name) == 0)
+            return hook_drivers[i].name;
+    }
+    return NULL;
+}
 
-/* The driver is the folder the hook was called from: hooks/qemu.d or hooks/network.d. */
+/* The driver whose folder is the path's last component but one, exactly as written:
+ * hooks/qemu.d/50-libvirt-vxlan is qemu's; NULL for any other path. */
 static const char *driver_of(const char *path) {
     const char *slash = strrchr(path, '/');
     if (slash == NULL)
@@ -42,17 +42,17 @@ static const char *driver_of(const char *path) {
     while (start > path && start[-1] != '/')
         start--;
     size_t length = (size_t)(slash - start);
-    if (length == 6 && strncmp(start, "qemu.d", 6) == 0)
-        return "qemu";
-    if (length == 9 && strncmp(start, "network.d", 9) == 0)
-        return "network";
+    for (size_t i = 0; i < sizeof hook_drivers / sizeof hook_drivers[0]; i++) {
+        if (strlen(hook_drivers[i].folder) == length && strncmp(start, hook_drivers[i].folder, length) == 0)
+            return hook_drivers[i].name;
+    }
     return NULL;
 }
 
 static int acts(const char *driver, const char *operation, const char *sub_operation) {
-    for (size_t i = 0; i < sizeof acted_on / sizeof acted_on[0]; i++) {
-        if (strcmp(driver, acted_on[i].driver) == 0 && strcmp(operation, acted_on[i].operation) == 0 &&
-            strcmp(sub_operation, acted_on[i].sub_operation) == 0)
+    for (size_t i = 0; i < sizeof acted_phases / sizeof acted_phases[0]; i++) {
+        if (strcmp(driver, acted_phases[i].driver) == 0 && strcmp(operation, acted_phases[i].operation) == 0 &&
+            strcmp(sub_operation, acted_phases[i].sub_operation) == 0)
             return 1;
     }
     return 0;
@@ -64,7 +64,7 @@ int main(int argc, char *argv[]) {
     int first = 1;
     const char *driver = argc > 0 ? driver_of(argv[0]) : NULL;
     if (argc > 2 && strcmp(argv[1], "--kind") == 0) {
-        driver = strcmp(argv[2], "qemu") == 0 || strcmp(argv[2], "network") == 0 ? argv[2] : NULL;
+        driver = driver_named(argv[2]);
         first = 3;
     }
     int rest = argc - first;

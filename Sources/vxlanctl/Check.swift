@@ -131,7 +131,7 @@ private struct HostChecks {
         }
         let link: Link
         do {
-            guard let resolved = try SegmentConverger(network: network).resolveUnderlay(name) else { return [] }
+            guard let resolved = try network.underlay(named: name) else { return [] }
             link = resolved
         } catch {
             return [PreflightResult("underlay", .fail, String(describing: error))]

@@ -8,6 +8,7 @@ struct ModifyVXLAN: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modifyvxlan",
         abstract: "Add or delete a VNI's bridge for CloudStack's KVM agent (its modifyvxlan.sh).",
+        usage: "vxlanctl modifyvxlan \(AgentRequest.usage) [--config <path>]",
         discussion: """
             Takes the arguments the CloudStack agent gives modifyvxlan.sh and does what \
             `vxlanctl ensure` and the libvirt hook do, under the hook's lock for the VNI, \
@@ -36,44 +37,32 @@ struct ModifyVXLAN: ParsableCommand {
             Example: vxlanctl modifyvxlan -o add -v 5001 -p eth1 -b brvx-5001
             """)
 
-    @Option(name: .customShort("o"), help: ArgumentHelp("add or delete.", valueName: "operation"))
-    var operation: AgentRequest.Operation
-
-    @Option(
-        name: .customShort("v"), help: ArgumentHelp("The VNI (1-16777215).", valueName: "vni"),
-        transform: parseVNIArgument)
-    var vni: VNI
-
-    @Option(
-        name: .customShort("p"),
-        help: ArgumentHelp("The traffic label's device: the underlay, or a port of it (add only).", valueName: "pif"),
-        transform: parseInterfaceNameArgument)
-    var physicalInterface: InterfaceName
-
-    @Option(
-        name: .customShort("b"), help: ArgumentHelp("The VNI's bridge (brvx-VNI).", valueName: "bridge"),
-        transform: parseInterfaceNameArgument)
-    var bridge: InterfaceName
-
-    @Flag(name: .customShort("6"), help: "An IPv6 underlay, with CloudStack's IPv6 group.")
-    var ipv6 = false
+    /// Read by `AgentRequest(parsingArguments:)`, the parser the hook worker's entry for the
+    /// agent uses too, so that both take the same command lines; ArgumentParser only takes
+    /// `--config` and `--help` out, wherever they are.
+    @Argument(
+        parsing: .allUnrecognized,
+        help: ArgumentHelp(
+            "The agent's arguments: \(AgentRequest.usage), in any order, each value "
+                + "apart or attached (-v5001). -p is the traffic label's device: the underlay, or a port of "
+                + "it (add only); -b the VNI's bridge (brvx-VNI); -6 an IPv6 underlay, with CloudStack's "
+                + "IPv6 group.",
+            valueName: "agent-arguments"))
+    var arguments: [String] = []
 
     @OptionGroup var common: CommonOptions
 
     func run() throws {
-        let request = AgentRequest(
-            operation: operation, vni: vni, physicalInterface: physicalInterface, bridge: bridge, ipv6: ipv6)
+        let request: AgentRequest
+        do { request = try AgentRequest(parsingArguments: arguments) } catch {
+            AgentMain.report(error)
+            throw ExitCode(AgentMain.usageStatus)
+        }
         let outcome = AgentCall.run(request, configPath: common.config)
         print(outcome.lines.joined(separator: "\n"))
         // The agent reads stdout, and treats any non-zero status as a failure.
         if outcome.status != 0 { throw ExitCode(outcome.status) }
     }
-}
-
-extension AgentRequest.Operation: ExpressibleByArgument {}
-
-func parseInterfaceNameArgument(_ text: String) throws -> InterfaceName {
-    do { return try InterfaceName(text) } catch { throw ValidationError(error.description) }
 }
 
 // MARK: - vxlanctl cloudstack

@@ -67,7 +67,7 @@ struct Firewall: ParsableCommand {
         guard config.underlay != nil else { return ([], nil) }
         let network = try options.openNetlink()
         do {
-            guard let underlay = try SegmentConverger(network: network).resolveUnderlay(config.underlay) else {
+            guard let underlay = try network.underlay(named: config.underlay) else {
                 return ([], nil)
             }
             let tunnel = underlay.isPointToPoint ? try? InterfaceName(underlay.name) : nil

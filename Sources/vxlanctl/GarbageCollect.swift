@@ -26,23 +26,30 @@ struct GarbageCollect: ParsableCommand {
     @Option(help: "Seconds a guest's record must have existed before gc may forget it.")
     var grace = 300
 
+    @Flag(help: "Print each VNI's outcome as JSON instead of the journal's lines.")
+    var json = false
+
     func run() throws {
         try reportingFailures {
             let config = try options.loadConfig()
-            let network = try options.openNetlink()
-            let state = StateDirectory.fromEnvironment()
+            let host = try options.openHost(staleAfter: grace)
             let owned: [VNI]
             do {
-                owned = try network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
+                owned = try host.network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
                     .filter { $0.bridge?.ownerVNI == $0.vni || $0.vxlan?.ownerVNI == $0.vni }.map(\.vni)
             } catch {
                 throw Failure.host(String(describing: error))
             }
-            let vnis = Set(owned + UserRegistry(state: state).recordedVNIs()).sorted()
-            let lifecycle = SegmentLifecycle.onHost(
-                network: network, state: state, journal: Journal(echo: true), reaper: .inline, staleAfter: grace)
-            do { try lifecycle.collectGarbage(try vnis.map { vni in try config.names(for: vni) }) } catch {
+            let vnis = Set(owned + host.users.recordedVNIs()).sorted()
+            let outcomes: [LeaveOutcome]
+            do {
+                outcomes = try host.lifecycle.collectGarbage(try vnis.map { vni in try config.names(for: vni) })
+            } catch {
                 throw Failure.host(String(describing: error))
+            }
+            if json {
+                try printJSON(outcomes.map(TeardownReport.init))
+                return
             }
             print("gc: checked \(vnis.count) VNI\(vnis.count == 1 ? "" : "s")")
         }

@@ -213,7 +213,7 @@ struct GuestMTUSurvey {
         }
         guard let network else { return .failure(SegmentError(reason: "cannot open a netlink socket")) }
         do {
-            let underlay = try SegmentConverger(network: network).resolveUnderlay(name)
+            let underlay = try network.underlay(named: name)
             return .success(plan.segmentMTU(underlayMTU: underlay?.mtu))
         } catch {
             return .failure(SegmentError(reason: "\(error)"))

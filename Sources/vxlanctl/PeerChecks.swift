@@ -16,7 +16,7 @@ struct PeerChecks {
         guard let network = try? NetlinkSession() else {
             return [PreflightResult("peers", .fail, "cannot open a netlink socket", fix: "run as root")]
         }
-        let underlay = (try? SegmentConverger(network: network).resolveUnderlay(config.underlay)) ?? nil
+        let underlay = (try? network.underlay(named: config.underlay)) ?? nil
         var addresses: [IPAddress.Family: [IPAddress]] = [:]
         for family in [IPAddress.Family.ipv4, .ipv6] {
             addresses[family] = underlay.flatMap { try? network.addresses(of: $0, family: family) } ?? []

@@ -33,7 +33,8 @@ struct Status: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let config = try options.loadConfig()
-            let network = try options.openNetlink()
+            let host = try options.openHost()
+            let network = host.network
             let segments: [SegmentStatus]
             let context: ReportContext
             do {
@@ -48,16 +49,16 @@ struct Status: ParsableCommand {
                     segments = try network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
                     context = ReportContext(network: network, destinations: try network.defaultDestinationsByLink())
                 }
-            } catch let error as NetlinkError {
+            } catch let error as KernelError {
                 throw Failure.host(String(describing: error))
             }
-            let pending = Set(StateDirectory.fromEnvironment().pendingTeardowns())
+            let pending = Set(host.state.pendingTeardowns())
             let reports = segments.map {
                 SegmentReport($0, context: context, teardownPending: pending.contains($0.vni))
             }.filter {
                 !inUse || ($0.owned && !$0.ports.isEmpty)
             }
-            let watcher = WatcherReport(pid: StateDirectory.fromEnvironment().watcherPID())
+            let watcher = WatcherReport(pid: host.state.watcherPID())
             if json {
                 try printJSON(StatusReport(segments: reports, watcher: watcher))
             } else {

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import HookRuntime
 import HostNetwork
+import Lifecycle
 import VXLANCore
 
 #if canImport(Glibc)
@@ -64,6 +65,20 @@ struct CommonOptions: ParsableArguments {
             throw Failure.host(String(describing: error))
         }
     }
+
+    /// The host's segments (`SegmentHost`), whose changes vxlanctl waits for: its reaper
+    /// runs inline. Lines go to the journal and, echoed, to stderr.
+    func openHost(
+        reaper: PendingTeardowns.Style = .inline, staleAfter: Int = 300, verifiesForwarding: Bool = false,
+        journal: any LifecycleLog = Journal(echo: true)
+    ) throws -> SegmentHost {
+        do {
+            return try SegmentHost.open(
+                journal: journal, reaper: reaper, staleAfter: staleAfter, verifiesForwarding: verifiesForwarding)
+        } catch {
+            throw Failure.host(String(describing: error))
+        }
+    }
 }
 
 /// The options and the VNI of a command that acts on one segment.
@@ -80,11 +95,6 @@ struct SegmentOptions: ParsableArguments {
         do { return try derive(config) } catch { throw Failure.configuration(String(describing: error)) }
     }
 
-    /// The operator's converger reads every fdb it manages: `ensure` also repairs entries
-    /// changed by hand, which the hook, trusting the devices' aliases, does not see.
-    func converger() throws -> SegmentConverger {
-        SegmentConverger(network: try common.openNetlink(), verifiesForwarding: true)
-    }
 }
 
 /// Reads a VNI argument the way the hook reads one, with the reason when it is refused

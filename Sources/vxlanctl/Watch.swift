@@ -66,12 +66,17 @@ struct Watch: ParsableCommand {
             let explicit = options.config
             let watcher: SegmentWatcher
             do {
+                // The watcher reaps in its own loop, unless a hook's reaper runs
+                // (`PendingTeardowns.Style.inlineIfIdle`).
+                let host = try options.openHost(reaper: .inlineIfIdle, staleAfter: grace, journal: journal)
                 watcher = try SegmentWatcher(
-                    state: state, journal: journal, interval: interval, settle: settle, staleAfter: grace,
+                    host: host, interval: interval, settle: settle,
                     configured: { vni in
                         guard let config = try? ConfigFile.load(explicit: explicit) else { return nil }
                         return try? config.plan(for: vni)
                     })
+            } catch let failure as Failure {
+                throw failure
             } catch {
                 throw Failure.host(String(describing: error))
             }

@@ -46,7 +46,7 @@ extension HookHost {
                 environment: ["LIBVIRT_VXLAN_STATE_DIR": state, "LIBVIRT_VXLAN_CONFIG": config])
         case .vxlanctl:
             try namespace.exec(
-                [builtProduct("vxlanctl"), "modifyvxlan"] + arguments + ["--config", config],
+                [builtProduct("vxlanctl"), "modifyvxlan", "--config", config] + arguments,
                 environment: ["LIBVIRT_VXLAN_STATE_DIR": state])
         }
     }
@@ -98,6 +98,41 @@ struct CloudStackAgentTests {
 
         let absent = try host.delete(5001, through: entry)
         #expect(absent.status == 0 && absent.output == "VNI 5001: nothing to remove\n")
+    }
+
+    /// Both entries read the agent's command line with the same parser: every line, CloudStack's
+    /// own and hostile ones, gets the same status and the same words from each, 64 and one
+    /// line on stderr for one that cannot be read (vxlanctl's ArgumentParser takes out only
+    /// its own `--config`, given first here).
+    @Test func testBothEntriesAnswerEveryCommandLineAlike() throws {
+        let host = try HookHost("agent-lines", config: "", addUnderlay: false)
+        try cloudStackLayout(host.namespace, address: "192.0.2.1/24")
+        let ready = "VNI 5001: brvx-5001 + vxlan5001 ready, group 239.0.19.137, mtu 1450\n"
+        let lines: [([String], Int32, String)] = [
+            (["-v", "5001", "-p", "eth1", "-b", "brvx-5001", "-o", "add"], 0, ready),
+            (["-oadd", "-v5001", "-peth1", "-bbrvx-5001"], 0, ready),
+            (["-o", "add", "-v", "5001", "-p", "hello", "-b", "brvx-5001"], 1, ""),
+            (["-6o", "add", "-v", "5001", "-p", "eth1", "-b", "brvx-5001", "--"], 1, ""),
+            (["-o", "delete", "-v", "5002", "-p", "vx", "-b", "brvx-5002"], 0, "VNI 5002: nothing to remove\n"),
+            (["-o", "add", "-v", "5001", "-p", "eth1"], 64, ""),
+            (["-o", "add", "-v", "5001", "-p", "eth1", "-b", "brvx-5001", "--", "--help"], 64, ""),
+            (["-o", "add", "-v", "5001", "-p", "eth1", "-b", "brvx-5001", "--verbose"], 64, ""),
+            (["-o", "add", "-v", "05001", "-p", "eth1", "-b", "brvx-5001"], 64, ""),
+            (["-o", "add", "-v", "5001", "-p", "eth1", "-b", "brvx-5001", "-d", "true"], 64, ""),
+            ([], 64, ""),
+        ]
+        for (arguments, status, output) in lines {
+            let worker = try host.agent(arguments, through: .worker)
+            let vxlanctl = try host.agent(arguments, through: .vxlanctl)
+            #expect(worker.status == status, "\(arguments): \(worker.output)\(worker.errors)")
+            #expect(vxlanctl.status == worker.status, "\(arguments): \(vxlanctl.output)\(vxlanctl.errors)")
+            #expect(vxlanctl.output == worker.output && vxlanctl.errors == worker.errors, "\(arguments)")
+            if status == 0 { #expect(worker.output == output, "\(arguments)") }
+            if status == 64 {
+                #expect(worker.output.isEmpty && worker.errors.hasPrefix("modifyvxlan: "), "\(arguments)")
+                #expect(worker.errors.split(separator: "\n").count == 1, "\(arguments): \(worker.errors)")
+            }
+        }
     }
 
     /// With the hook installed too: the agent makes the segment before libvirt starts the

@@ -11,6 +11,7 @@ import VXLANCore
 struct OVSHost {
     let namespace: NetworkNamespace
     let ovs: PrivateOpenvSwitch
+    let session: NetlinkSession
     let converger: OpenvSwitchConverger
     var config: Config
 
@@ -18,10 +19,8 @@ struct OVSHost {
         self.namespace = try namespace ?? NetworkNamespace(label)
         if namespace == nil { try self.namespace.addUnderlay(address: address) }
         ovs = try PrivateOpenvSwitch(in: self.namespace)
-        let socket = ovs.socket
-        converger = OpenvSwitchConverger(network: try self.namespace.session()) { () throws(OVSDBError) in
-            try VSwitch.connect(socket: socket, timeoutMilliseconds: 1000)
-        }
+        session = try self.namespace.session()
+        converger = OpenvSwitchConverger(kernel: session, socket: ovs.socket, timeoutMilliseconds: 1000)
         config = Config()
         config.underlay = try InterfaceName("ul0")
         config.openvswitch.datapathType = .netdev
@@ -30,11 +29,27 @@ struct OVSHost {
     func plan(_ vni: UInt32) throws -> SegmentPlan { try config.plan(for: VNI(vni), bridgeKind: .openvswitch) }
 
     @discardableResult
-    func ensure(_ vni: UInt32 = 6001) throws -> SegmentConverger.EnsureResult { try converger.ensure(plan(vni)) }
+    func ensure(_ vni: UInt32 = 6001) throws -> EnsureResult { try converger.ensure(plan(vni)) }
 
+    /// As the reaper does: the status decides (`teardownPlan`), the bridge leaves the
+    /// database, the vxlan device is staged and deleted. Returns what went, or why nothing.
     @discardableResult
-    func teardown(_ vni: UInt32 = 6001) throws -> SegmentConverger.TeardownResult {
-        try converger.teardown(config.names(for: VNI(vni)))
+    func teardown(_ vni: UInt32 = 6001) throws -> Teardown {
+        switch try converger.status(of: config.names(for: VNI(vni))).teardownPlan() {
+        case .leave(let result):
+            return .left(result)
+        case .remove(let removal):
+            if let bridge = removal.openvswitch { try converger.remove(bridge) }
+            let linux = SegmentConverger(kernel: session)
+            try linux.stage(removal)
+            _ = try linux.deleteStaged(removal.devices)
+            return .removed(removal.deleted.map(\.description))
+        }
+    }
+
+    enum Teardown: Equatable {
+        case removed([String])
+        case left(TeardownResult)
     }
 
     func ports(_ bridge: String = "brvx-6001") throws -> [String] {
@@ -59,7 +74,8 @@ struct OpenvSwitchConvergerTests {
     @Test func makesAnOVSBridgeWithOurKernelVXLANDeviceAsItsPortOnceAndRemovesIt() throws {
         let host = try OVSHost("ovs")
         let made = try host.ensure()
-        #expect(made.actions.map(\.description).contains("created Open vSwitch bridge brvx-6001 (datapath netdev)"))
+        #expect(made.changes.map(\.description).contains("created Open vSwitch bridge brvx-6001 (datapath netdev)"))
+        #expect(made.bridgeKind == .openvswitch)
         #expect(made.mtu == 1450)
         #expect(try host.ports() == ["vxlan6001"])
         let vxlan = try #require(try host.namespace.link("vxlan6001"))
@@ -73,28 +89,23 @@ struct OpenvSwitchConvergerTests {
         #expect(try host.ovs.vsctl("br-get-external-id", "brvx-6001", "libvirt-vxlan-vni") == "6001\n")
 
         // Converged: the next ensure (an existing VNI) reads and changes nothing.
-        #expect(try host.ensure().actions.isEmpty)
+        #expect(try host.ensure().changes.isEmpty)
 
-        #expect(
-            try host.teardown()
-                == .removed([
-                    .init(description: "deleted Open vSwitch bridge brvx-6001"),
-                    .init(description: "deleted vxlan6001"),
-                ]))
+        #expect(try host.teardown() == .removed(["deleted Open vSwitch bridge brvx-6001", "deleted vxlan6001"]))
         #expect(throws: CommandFailed.self) { try host.ovs.vsctl("br-exists", "brvx-6001") }
         #expect(try host.namespace.link("vxlan6001") == nil)
-        #expect(try host.teardown() == .absent)
+        #expect(try host.teardown() == .left(.absent))
     }
 
     @Test func repairsAPortRemovedByHandAndABridgeDeletedByHand() throws {
         let host = try OVSHost("ovs")
         try host.ensure()
         try host.ovs.vsctl("del-port", "brvx-6001", "vxlan6001")
-        #expect(try host.ensure().actions.map(\.description) == ["added port vxlan6001 to brvx-6001"])
+        #expect(try host.ensure().changes.map(\.description) == ["added port vxlan6001 to brvx-6001"])
         #expect(try host.ports() == ["vxlan6001"])
         try host.ovs.vsctl("del-br", "brvx-6001")
         #expect(
-            try host.ensure().actions.map(\.description).first
+            try host.ensure().changes.map(\.description).first
                 == "created Open vSwitch bridge brvx-6001 (datapath netdev)")
         #expect(try host.ports() == ["vxlan6001"])
     }
@@ -104,13 +115,13 @@ struct OpenvSwitchConvergerTests {
         try host.ensure()
         let guest = try NetworkNamespace("guest")
         try host.plugGuest(guest, tap: "vnet0", address: "198.51.100.1/24")
-        #expect(try host.teardown() == .inUse(ports: ["vnet0"]))
+        #expect(try host.teardown() == .left(.inUse(ports: ["vnet0"])))
         #expect(try host.ports() == ["vnet0", "vxlan6001"])
 
         try host.ovs.vsctl("add-br", "brvx-6002", "--", "set", "Bridge", "brvx-6002", "datapath_type=netdev")
         #expect(throws: ConvergeError.foreignBridge("brvx-6002")) { try host.ensure(6002) }
         #expect(try host.namespace.link("vxlan6002") == nil)
-        #expect(try host.teardown(6002) == .notOwned("brvx-6002"))
+        #expect(try host.teardown(6002) == .left(.notOwned("brvx-6002")))
         #expect(try host.ovs.vsctl("br-exists", "brvx-6002") == "")
     }
 
@@ -173,7 +184,7 @@ struct OpenvSwitchOverlayTests {
         linux.underlay = try InterfaceName("ul0")
         linux.mode = mode
         if mode == .unicast { linux.remotes = [try #require(IPAddress("192.0.2.1"))] }
-        _ = try SegmentConverger(network: try hostB.session()).ensure(try linux.plan(for: VNI(6001)))
+        _ = try SegmentConverger(kernel: try hostB.session()).ensure(try linux.plan(for: VNI(6001)))
 
         let guestA = try NetworkNamespace("guestA")
         let guestB = try NetworkNamespace("guestB")
@@ -184,14 +195,7 @@ struct OpenvSwitchOverlayTests {
 
         // The last guest gone: the OVS segment goes whole.
         try ovsHost.ovs.vsctl("del-port", "vnet0")
-        #expect(try ovsHost.teardown().isRemoved)
+        #expect(try ovsHost.teardown() == .removed(["deleted Open vSwitch bridge brvx-6001", "deleted vxlan6001"]))
         #expect(try hostA.link("vxlan6001") == nil && hostA.link("brvx-6001") == nil)
-    }
-}
-
-extension SegmentConverger.TeardownResult {
-    var isRemoved: Bool {
-        if case .removed = self { return true }
-        return false
     }
 }

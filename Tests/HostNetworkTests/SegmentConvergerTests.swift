@@ -14,7 +14,7 @@ struct Host {
     init(_ label: String, mode: UnderlayMode = .multicast, underlayMTU: Int = 1500) throws {
         namespace = try NetworkNamespace(label)
         try namespace.addUnderlay(mtu: underlayMTU)
-        converger = SegmentConverger(network: try namespace.session())
+        converger = SegmentConverger(kernel: try namespace.session())
         config = Config()
         config.underlay = try InterfaceName("ul0")
         config.mode = mode
@@ -24,11 +24,11 @@ struct Host {
     func plan(_ vni: UInt32) throws -> SegmentPlan { try config.plan(for: VNI(vni)) }
 
     @discardableResult
-    func ensure(_ vni: UInt32) throws -> SegmentConverger.EnsureResult { try converger.ensure(plan(vni)) }
+    func ensure(_ vni: UInt32) throws -> EnsureResult { try converger.ensure(plan(vni)) }
 
     @discardableResult
-    func teardown(_ vni: UInt32) throws -> SegmentConverger.TeardownResult {
-        try converger.teardown(config.names(for: VNI(vni)))
+    func teardown(_ vni: UInt32) throws -> TeardownDone {
+        try converger.teardown(config.names(for: VNI(vni)), reading: namespace.session())
     }
 
     func link(_ name: String) throws -> [String: Any]? { try namespace.link(name) }
@@ -55,7 +55,7 @@ struct SegmentConvergerTests {
     @Test func testEnsureCreatesMulticastSegmentCloudStackStyle() throws {
         let host = try Host("mcast")
         let result = try host.ensure(5001)
-        #expect(result.actions.count == 2)
+        #expect(result.changes.count == 2)
         #expect(result.mtu == 1450)
 
         let bridge = try #require(try host.link("brvx-5001"))
@@ -89,7 +89,7 @@ struct SegmentConvergerTests {
         #expect(try host.namespace.ip("-6", "-o", "addr", "show", "dev", "brvx-5001").isEmpty)
 
         try host.namespace.ip("link", "set", "brvx-5001", "addrgenmode", "eui64")
-        #expect(try host.ensure(5001).actions.map(\.description) == ["set addrgenmode none on brvx-5001"])
+        #expect(try host.ensure(5001).changes.map(\.description) == ["set addrgenmode none on brvx-5001"])
         #expect(try host.link("brvx-5001")?["inet6_addr_gen_mode"] as? String == "none")
     }
 
@@ -113,12 +113,12 @@ struct SegmentConvergerTests {
         try run(
             "bridge", "-n", host.namespace.name, "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan5002", "dst",
             "192.0.2.3")
-        #expect(try host.ensure(5002).actions.isEmpty)
+        #expect(try host.ensure(5002).changes.isEmpty)
         #expect(try defaultDestinations(host, "vxlan5002") == ["192.0.2.2"])
 
-        let verifying = SegmentConverger(network: try host.namespace.session(), verifiesForwarding: true)
+        let verifying = SegmentConverger(kernel: try host.namespace.session(), verifiesForwarding: true)
         let repaired = try verifying.ensure(host.plan(5002))
-        #expect(repaired.actions.map(\.description) == ["added fdb 00:00:00:00:00:00 dst 192.0.2.3 on vxlan5002"])
+        #expect(repaired.changes.map(\.description) == ["added fdb 00:00:00:00:00:00 dst 192.0.2.3 on vxlan5002"])
         #expect(try defaultDestinations(host, "vxlan5002") == ["192.0.2.2", "192.0.2.3"])
     }
 
@@ -127,7 +127,7 @@ struct SegmentConvergerTests {
         try host.ensure(5002)
         host.config.remotes = [try #require(IPAddress("192.0.2.3")), try #require(IPAddress("192.0.2.4"))]
         let result = try host.ensure(5002)
-        #expect(result.actions.count == 2)
+        #expect(result.changes.count == 2)
         #expect(try defaultDestinations(host, "vxlan5002") == ["192.0.2.3", "192.0.2.4"])
         #expect(try host.link("vxlan5002")?["ifalias"] as? String == "libvirt-vxlan remotes 192.0.2.3 192.0.2.4")
     }
@@ -150,7 +150,7 @@ struct SegmentConvergerTests {
         try namespace.ip("link", "set", "cloudbr1", "up")
         var config = Config()
         config.underlay = try InterfaceName("eth1")
-        let converger = SegmentConverger(network: try namespace.session())
+        let converger = SegmentConverger(kernel: try namespace.session())
         let result = try converger.ensure(config.plan(for: VNI(7000)))
         #expect(result.mtu == 8950)
         #expect(try namespace.link("vxlan7000")?.vxlanData["link"] as? String == "cloudbr1")
@@ -172,7 +172,7 @@ struct SegmentConvergerTests {
         try host.ensure(5001)
         let before = try host.namespace.linkNames()
         let again = try host.ensure(5001)
-        #expect(again.actions.isEmpty)
+        #expect(again.changes.isEmpty)
         #expect(try host.namespace.linkNames() == before)
     }
 
@@ -200,13 +200,13 @@ struct SegmentConvergerTests {
         try host.ensure(5001)
         for command in commands { try run(["ip", "-n", host.namespace.name] + command) }
         let result = try host.ensure(5001)
-        #expect(!result.actions.isEmpty, "\(state): nothing repaired")
+        #expect(!result.changes.isEmpty, "\(state): nothing repaired")
         let bridge = try #require(try host.link("brvx-5001"))
         let vxlan = try #require(try host.link("vxlan5001"))
         #expect(bridge.isUp && vxlan.isUp, "\(state)")
         #expect(vxlan.master == "brvx-5001", "\(state)")
         #expect(bridge.mtu == 1450 && vxlan.mtu == 1450, "\(state)")
-        #expect(try host.ensure(5001).actions.isEmpty, "\(state): not converged after one call")
+        #expect(try host.ensure(5001).changes.isEmpty, "\(state): not converged after one call")
     }
 
     // MARK: refusals: nothing foreign is touched
@@ -251,8 +251,8 @@ struct SegmentConvergerTests {
         try ns.ip("link", "set", "vxlan5001", "up")
         let result = try host.ensure(5001)
         #expect(result.borrowed)
-        #expect(result.actions.isEmpty)
-        #expect(try host.teardown(5001) == .notOwned("brvx-5001"))
+        #expect(result.changes.isEmpty)
+        #expect(try host.teardown(5001) == .left(.notOwned("brvx-5001")))
         #expect(try host.link("brvx-5001") != nil && host.link("vxlan5001") != nil)
     }
 
@@ -337,7 +337,7 @@ struct SegmentConvergerTests {
         #expect(actions.map(\.description) == ["deleted vxlan5001", "deleted bridge brvx-5001"])
         #expect(try host.link("brvx-5001") == nil && host.link("vxlan5001") == nil)
         #expect(try host.link("brvx-5002") != nil && host.link("vxlan5002") != nil && host.link("br-other") != nil)
-        #expect(try host.teardown(5001) == .absent)
+        #expect(try host.teardown(5001) == .left(.absent))
     }
 
     @Test func testTeardownLeavesBridgeWithForeignPort() throws {
@@ -345,14 +345,14 @@ struct SegmentConvergerTests {
         try host.ensure(5001)
         try host.namespace.ip("link", "add", "vnet0", "type", "veth", "peer", "name", "guest0")
         try host.namespace.ip("link", "set", "vnet0", "master", "brvx-5001")
-        #expect(try host.teardown(5001) == .inUse(ports: ["vnet0"]))
+        #expect(try host.teardown(5001) == .left(.inUse(ports: ["vnet0"])))
         #expect(try host.link("brvx-5001") != nil && host.link("vxlan5001") != nil)
     }
 
     @Test func testTeardownNeverDeletesAForeignBridge() throws {
         let host = try Host("not-ours")
         try host.namespace.ip("link", "add", "brvx-5001", "type", "bridge")
-        #expect(try host.teardown(5001) == .notOwned("brvx-5001"))
+        #expect(try host.teardown(5001) == .left(.notOwned("brvx-5001")))
         #expect(try host.link("brvx-5001") != nil)
     }
 

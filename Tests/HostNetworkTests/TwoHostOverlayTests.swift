@@ -74,7 +74,7 @@ struct TwoHostOverlayTests {
         let config = folder.path + "/" + hostA.name
         let kept = try hostA.vxlanctl("teardown", "5001", "--config", config)
         #expect(kept.status == 3)
-        #expect(kept.errors == "vxlanctl: VNI 5001: brvx-5001 still has ports vnet0; left in place\n")
+        #expect(kept.errors == "vxlanctl: VNI 5001: kept, brvx-5001 still has ports vnet0\n")
         #expect(try hostA.link("brvx-5001") != nil)
 
         try hostA.ip("link", "del", "vnet0")

@@ -1,4 +1,3 @@
-import HostNetwork
 import Lifecycle
 import VXLANCore
 
@@ -28,10 +27,9 @@ extension FakeLinks: RepairableLinks {
     }
 
     /// Deletes the vxlan device of a VNI in `staleVXLANs`; leaves any other alone.
-    public func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.Action? {
+    public func replaceStale(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentChange? {
         guard staleVXLANs.remove(plan.vni) != nil else { return nil }
         delete(plan.names.vxlan.rawValue)
-        return SegmentConverger.Action(
-            description: "deleted \(plan.names.vxlan) (local 192.0.2.9 instead of 192.0.2.1)")
+        return .deletedVXLAN(plan.names.vxlan.rawValue, stale: ["local 192.0.2.9 instead of 192.0.2.1"])
     }
 }

@@ -1,4 +1,3 @@
-import HostNetwork
 import Lifecycle
 import VXLANCore
 
@@ -15,7 +14,7 @@ public final class FakeLinks: SegmentLinks {
     /// Every status read, by VNI: the lifecycle reads a VNI's links at most once per call.
     public private(set) var statusReads: [VNI] = []
     /// What the reaper staged, and how many group deletions (kernel requests) it made.
-    public private(set) var stagings: [SegmentConverger.Removal] = []
+    public private(set) var stagings: [SegmentRemoval] = []
     public private(set) var deletions = 0
     /// When set, the reaper's deletion fails with it (leaving the links staged, as a
     /// reaper killed before it would).
@@ -45,21 +44,33 @@ public final class FakeLinks: SegmentLinks {
         links[name] = nil
     }
 
-    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> SegmentConverger.EnsureResult {
+    public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
         if let error = failingEnsure[plan.vni] { throw error }
         if staleVXLANs.contains(plan.vni) { throw Self.staleDevice(plan) }
-        var actions: [SegmentConverger.Action] = []
+        var changes: [SegmentChange] = []
         let group = Ownership.interfaceGroup(for: plan.vni)
         if links[plan.names.bridge.rawValue] == nil {
             add(Link(index: 0, name: plan.names.bridge.rawValue, kind: "bridge", group: group))
-            actions.append(SegmentConverger.Action(description: "created bridge \(plan.names.bridge)"))
+            changes.append(.createdBridge(plan.names.bridge.rawValue))
         }
         let bridge = links[plan.names.bridge.rawValue]?.index ?? 0
         if links[plan.names.vxlan.rawValue] == nil {
             add(Link(index: 0, name: plan.names.vxlan.rawValue, kind: "vxlan", master: bridge, group: group))
-            actions.append(SegmentConverger.Action(description: "created \(plan.names.vxlan)"))
+            changes.append(Self.createdVXLAN(plan))
         }
-        return SegmentConverger.EnsureResult(actions: actions, borrowed: false, mtu: 1450)
+        return EnsureResult(changes: changes, borrowed: false, mtu: Self.mtu)
+    }
+
+    /// The MTU of every segment this host makes.
+    public static let mtu = 1450
+
+    /// What `ensure` reports when it makes `plan`'s vxlan device.
+    public static func createdVXLAN(_ plan: SegmentPlan) -> SegmentChange {
+        .createdVXLAN(
+            VXLANDeviceSpec(
+                name: plan.names.vxlan, id: plan.vni.value, group: plan.group, local: plan.local, underlay: nil,
+                dstport: plan.dstport, ttl: plan.ttl, learning: plan.learning, mtu: mtu),
+            bridge: plan.names.bridge.rawValue)
     }
 
     public func status(of names: SegmentNames) throws(ConvergeError) -> SegmentStatus {
@@ -72,7 +83,7 @@ public final class FakeLinks: SegmentLinks {
             vni: names.vni, bridge: bridge, vxlan: links[names.vxlan.rawValue], ports: ports ?? [])
     }
 
-    public func stage(_ removal: SegmentConverger.Removal) throws(ConvergeError) {
+    public func stage(_ removal: SegmentRemoval) throws(ConvergeError) {
         stagings.append(removal)
         for device in removal.devices { links[device.name]?.group = Ownership.reapingGroup }
     }
@@ -96,10 +107,12 @@ public final class FakeLinks: SegmentLinks {
 }
 
 /// Pending teardowns in memory; `wake` only counts (a test runs the reaper when it wants
-/// to, as the real one runs later in another process).
+/// to, as the real one runs later in another process), unless `inlineReaper` is set (as
+/// vxlanctl reaps before returning).
 public final class FakeTeardowns: TeardownQueue {
     public var pending: [VNI: SegmentNames] = [:]
     public private(set) var wakes = 0
+    public var inlineReaper: (() -> ReapOutcome)?
 
     public init() {}
 
@@ -107,7 +120,10 @@ public final class FakeTeardowns: TeardownQueue {
     public func unmark(_ vni: VNI) throws(StateError) { pending[vni] = nil }
     public func isMarked(_ vni: VNI) -> Bool { pending[vni] != nil }
     public func marked() -> [SegmentNames] { pending.values.sorted { $0.vni < $1.vni } }
-    public func wake() { wakes += 1 }
+    public func wake() -> ReapOutcome? {
+        wakes += 1
+        return inlineReaper?()
+    }
 }
 
 /// User records in memory, stamped with the time they were written (as a file's mtime).

@@ -1,4 +1,3 @@
-import HostNetwork
 import Lifecycle
 import LifecycleFakes
 import Testing
@@ -29,8 +28,10 @@ struct SegmentRepairTests {
         try recordingLifecycle.join(try #require(user), [use], context: "test")
     }
 
+    /// A plan of a kind already decided: the record holds the kind ensure made, never
+    /// "whatever exists" (`adoptsExistingKind`).
     private func plan(_ vni: UInt32, bridge: String? = nil) throws -> SegmentPlan {
-        try host.config.plan(for: VNI(vni), bridge: bridge.map { try InterfaceName($0) })
+        try host.config.plan(for: VNI(vni), bridge: bridge.map { try InterfaceName($0) }, bridgeKind: .linux)
     }
 
     @Test func testJoinRecordsThePlanItConvergedTo() throws {
@@ -63,7 +64,7 @@ struct SegmentRepairTests {
         try join(network, custom)
         host.links.delete("vxlan5001")
         let outcome = repair().repair(try VNI(5001))
-        #expect(outcome == .converged([SegmentConverger.Action(description: "created vxlan5001")]))
+        #expect(outcome == .converged([FakeLinks.createdVXLAN(custom)]))
         #expect(host.links.names == ["br-tenant", "vxlan5001"])
         #expect(try host.locks.held.isEmpty && host.locks.taken.last == VNI(5001))
     }
@@ -98,14 +99,15 @@ struct SegmentRepairTests {
     }
 
     @Test func testAStaleOwnedVXLANDeviceIsReplaced() throws {
-        try join(guest, try plan(5001))
+        let made = try plan(5001)
+        try join(guest, made)
         host.links.staleVXLANs = [try VNI(5001)]
         let outcome = repair().repair(try VNI(5001))
         #expect(
             outcome
                 == .converged([
-                    SegmentConverger.Action(description: "deleted vxlan5001 (local 192.0.2.9 instead of 192.0.2.1)"),
-                    SegmentConverger.Action(description: "created vxlan5001"),
+                    .deletedVXLAN("vxlan5001", stale: ["local 192.0.2.9 instead of 192.0.2.1"]),
+                    FakeLinks.createdVXLAN(made),
                 ]))
     }
 

@@ -7,9 +7,14 @@ import Spawn
 public final class NetworkNamespace {
     public let name: String
     public var path: String { "/run/netns/\(name)" }
+    /// The state folder of the programs `exec` runs here (`LIBVIRT_VXLAN_STATE_DIR`, unless
+    /// the caller sets it), so that none of them writes the host's /run/libvirt-vxlan, which
+    /// is an installed hook's; removed with the namespace.
+    public let state: TemporaryFolder
 
     public init(_ label: String) throws {
         name = "lvxt-\(label)-\(UInt32.random(in: 0...UInt32.max))"
+        state = try TemporaryFolder()
         try run("ip", "netns", "add", name)
         try ip("link", "set", "lo", "up")
     }
@@ -30,11 +35,14 @@ public final class NetworkNamespace {
         try run(["ip", "-n", name] + arguments)
     }
 
-    /// `ip netns exec NS COMMAND...`, with all it said.
+    /// `ip netns exec NS COMMAND...`, with all it said; the state folder is `state` unless
+    /// `environment` names another.
     public func exec(_ arguments: [String], environment: [String: String] = [:], input: [UInt8]? = nil) throws
         -> CommandResult
     {
-        try capture(["ip", "netns", "exec", name] + arguments, environment: environment, input: input)
+        try capture(
+            ["ip", "netns", "exec", name] + arguments,
+            environment: ["LIBVIRT_VXLAN_STATE_DIR": state.path].merging(environment) { $1 }, input: input)
     }
 
     public func session() throws -> NetlinkSession {

@@ -5,10 +5,11 @@ import Testing
 /// `vxlanctl modifyvxlan`'s reading of the agent's call, and CloudStack's group rules.
 struct CloudStackTests {
     private func request(
-        _ vni: UInt32, pif: String = "eth1", bridge: String? = nil, ipv6: Bool = false
+        _ vni: UInt32, operation: AgentRequest.Operation = .add, pif: String = "eth1", bridge: String? = nil,
+        ipv6: Bool = false
     ) throws -> AgentRequest {
         AgentRequest(
-            operation: .add, vni: try VNI(vni), physicalInterface: try InterfaceName(pif),
+            operation: operation, vni: try VNI(vni), physicalInterface: try InterfaceName(pif),
             bridge: try InterfaceName(bridge ?? "brvx-\(vni)"), ipv6: ipv6)
     }
 
@@ -85,27 +86,80 @@ struct CloudStackTests {
         #expect("\(AgentScriptState.foreignFile)" == "/usr/share/modifyvxlan.sh is a file that is not libvirt-vxlan's")
     }
 
-    /// The lean entry reads the agent's command line itself, as the script's getopts does.
-    @Test func testTheAgentsCommandLineIsReadAsGetoptsReadsIt() throws {
-        let add = try AgentRequest(parsingArguments: ["-o", "add", "-v", "5001", "-p", "eth1", "-b", "brvx-5001"])
-        #expect(add == (try request(5001)))
-        let reordered = try AgentRequest(parsingArguments: ["-b", "brvx-5001", "-6", "-v5001", "-oadd", "-p", "eth1"])
-        #expect(reordered == (try request(5001, ipv6: true)))
+    /// CloudStack's agent (BridgeVifDriver) passes `-v VNI -p PIF -b BRIDGE -o add` to make
+    /// a bridge and `-o delete -v VNI -p PNAME -b BRIDGE` to remove it, PNAME being the word
+    /// between "br" and "-" in the bridge's name (`vx` for brvx-5001); `-6` for IPv6.
+    @Test func testCloudStacksOwnCommandLinesAreRead() throws {
+        let add = try AgentRequest(parsingArguments: ["-v", "5001", "-p", "cloudbr1", "-b", "brvx-5001", "-o", "add"])
+        #expect(add == (try request(5001, pif: "cloudbr1")))
         let delete = try AgentRequest(parsingArguments: ["-o", "delete", "-v", "7", "-p", "vx", "-b", "brvx-7"])
-        #expect(delete.operation == .delete && delete.physicalInterface.rawValue == "vx")
+        #expect(delete == (try request(7, operation: .delete, pif: "vx")))
+        let ipv6 = try AgentRequest(
+            parsingArguments: ["-o", "add", "-v", "5001", "-p", "eth1", "-b", "brvx-5001", "-6"])
+        #expect(ipv6 == (try request(5001, ipv6: true)))
+        #expect(AgentRequest.usage == "-o add|delete -v VNI -p PIF -b BRIDGE [-6]")
     }
 
+    /// Whatever else getopts 'o:v:p:b:6' takes: any order, values attached, -6 grouped with
+    /// another option, a value that starts with "-", a trailing `--`.
     @Test(arguments: [
+        ["-b", "brvx-5001", "-6", "-v5001", "-oadd", "-p", "eth1"],
+        ["-6oadd", "-v", "5001", "-peth1", "-bbrvx-5001"],
+        ["-6o", "add", "-v", "5001", "-p", "eth1", "-b", "brvx-5001"],
+        ["-o", "add", "-6", "-6", "-v", "5001", "-p", "eth1", "-b", "brvx-5001", "--"],
+    ])
+    func testTheAgentsCommandLineIsReadAsGetoptsReadsIt(arguments: [String]) throws {
+        #expect(try AgentRequest(parsingArguments: arguments) == (try request(5001, ipv6: true)))
+    }
+
+    @Test func testAValueMayStartWithADash() throws {
+        // getopts takes the next argument whatever it is: here "-p" is -v's value.
+        #expect(throws: AgentUsageError("VNI '-p' is not a decimal number")) {
+            try AgentRequest(parsingArguments: ["-o", "add", "-v", "-p", "-p", "eth1", "-b", "br0"])
+        }
+        let dashed = try AgentRequest(parsingArguments: ["-o", "add", "-v", "1", "-p", "-eth1", "-b", "br0"])
+        #expect(dashed.physicalInterface.rawValue == "-eth1")
+    }
+
+    /// A hostile or broken command line: one line for the agent's log, and nothing done.
+    @Test(arguments: [
+        ([], "missing -o; usage: -o add|delete -v VNI -p PIF -b BRIDGE [-6]"),
         (["-o", "add", "-v", "5001", "-p", "eth1"], "missing -b; usage: -o add|delete -v VNI -p PIF -b BRIDGE [-6]"),
+        (["-o", "add", "-p", "eth1", "-b", "br0"], "missing -v; usage: -o add|delete -v VNI -p PIF -b BRIDGE [-6]"),
+        (["-o", "delete", "-v", "7", "-b", "brvx-7"], "missing -p; usage: -o add|delete -v VNI -p PIF -b BRIDGE [-6]"),
         (["-o", "frob", "-v", "5001", "-p", "eth1", "-b", "br0"], "-o takes add or delete, not frob"),
+        (["-o", "ADD", "-v", "5001", "-p", "eth1", "-b", "br0"], "-o takes add or delete, not ADD"),
+        (["-o", "", "-v", "5001", "-p", "eth1", "-b", "br0"], "-o takes add or delete, not "),
         (["-o", "add", "-v", "0", "-p", "eth1", "-b", "br0"], "VNI 0 is out of range (1-16777215)"),
+        (["-o", "add", "-v", "16777216", "-p", "eth1", "-b", "br0"], "VNI 16777216 is out of range (1-16777215)"),
+        (["-o", "add", "-v", "05001", "-p", "eth1", "-b", "br0"], "VNI '05001' is not a decimal number"),
+        (["-o", "add", "-v", "+5001", "-p", "eth1", "-b", "br0"], "VNI '+5001' is not a decimal number"),
+        (["-o", "add", "-v", "", "-p", "eth1", "-b", "br0"], "VNI '' is not a decimal number"),
         (["-o", "add", "-v", "5001", "-p", "eth1", "-b", "br0", "extra"], "unexpected argument extra"),
+        (["-o", "add", "-v", "5001", "-p", "eth1", "-b", "br0", "--", "extra"], "unexpected argument extra"),
+        (["-o", "add", "-v", "5001", "-p", "eth1", "-b", "br0", ""], "unexpected argument "),
+        (["-o", "add", "-v", "5001", "-p", "eth1", "-b", "br0", "-"], "unexpected argument -"),
         (["-o", "add", "-v", "1", "-v", "2", "-p", "eth1", "-b", "br0"], "-v given twice"),
+        (["-oadd", "-o", "delete", "-v", "1", "-p", "eth1", "-b", "br0"], "-o given twice"),
         (["-o", "add", "-x", "1"], "unknown option -x"),
+        (["-6x", "-o", "add"], "unknown option -x"),
+        (["-\u{7}"], "unknown option -\\x7"),
+        (["-o", "add", "-v", "1", "-p", "eth1", "-b", "br0", "-d", "true"], "unknown option -d"),
+        (["--config", "/etc/passwd", "-o", "add"], "unknown option --config"),
         (["-o", "add", "-v"], "-v needs a value"),
+        (["-o", "add", "-v", "1", "-p", "eth1", "-b"], "-b needs a value"),
         (
             ["-o", "add", "-v", "1", "-p", "a/b", "-b", "br0"],
             "interface name 'a/b' may only hold printable ASCII without '/', ':' or spaces"
+        ),
+        (
+            ["-o", "add", "-v", "1", "-p", "eth1", "-b", "brvx-12345678901"],
+            "interface name 'brvx-12345678901' is 16 characters; Linux allows 15"
+        ),
+        (["-o", "add", "-v", "1", "-p", "eth1", "-b", ""], "interface name is empty"),
+        (
+            ["-o", "add", "-v", "1", "-p", "eth1\n", "-b", "br0"],
+            "interface name 'eth1\\xa' may only hold printable ASCII without '/', ':' or spaces"
         ),
     ])
     func testABadCommandLineIsRefusedWithOneLine(arguments: [String], message: String) {

@@ -1,9 +1,7 @@
-import VXLANCore
-
 /// Why a segment could not be made or removed. Each message is one line that says what
 /// is wrong and what the operator can do about it; libvirt shows it to whoever ran
 /// `virsh start`.
-public enum ConvergeError: Error, Equatable, CustomStringConvertible {
+public enum ConvergeError: Error, Equatable, Sendable, CustomStringConvertible {
     case underlayMissing(InterfaceName)
     case underlayDown(String)
     case noLocalAddress(underlay: String, family: IPAddress.Family)
@@ -19,7 +17,7 @@ public enum ConvergeError: Error, Equatable, CustomStringConvertible {
     case bridgeKindMismatch(name: String, found: BridgeKind, wanted: BridgeKind)
     /// Open vSwitch's database or daemon said no, or did not answer: its line.
     case openvswitch(String)
-    case netlink(NetlinkError)
+    case kernel(KernelError)
 
     public var description: String {
         switch self {
@@ -53,8 +51,39 @@ public enum ConvergeError: Error, Equatable, CustomStringConvertible {
                 + "libvirt would plug it with the Linux bridge API, which Open vSwitch refuses: add the <virtualport>"
         case .openvswitch(let line):
             line
-        case .netlink(let error):
+        case .kernel(let error):
             error.description
         }
+    }
+}
+
+/// A request to the kernel's network stack that failed: what we asked, in iproute2
+/// words, and why. HostNetwork makes them from netlink's answers; everything else only
+/// shows them or looks at the errno.
+public struct KernelError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What we were doing, in iproute2 words: "ip link add vxlan5001 type vxlan".
+    public var operation: String
+    /// Why, in the netlink library's words for its code: "Object exists".
+    public var reason: String
+    /// The netlink library's own (positive) code, libnl's NLE_*.
+    public var code: Int32
+    /// The kernel's errno, when the kernel answered (0 when the failure was local).
+    public var errno: Int32
+    /// The kernel's extended ack message, when it gave one.
+    public var kernelMessage: String
+
+    public init(operation: String, reason: String, code: Int32, errno: Int32, kernelMessage: String = "") {
+        self.operation = operation
+        self.reason = reason
+        self.code = code
+        self.errno = errno
+        self.kernelMessage = kernelMessage
+    }
+
+    public var description: String {
+        var text = "\(operation): \(reason)"
+        if errno != 0 { text += " (errno \(errno))" }
+        if !kernelMessage.isEmpty { text += ": \(kernelMessage)" }
+        return text
     }
 }
