@@ -1,0 +1,189 @@
+import Foundation
+import NamespaceTestSupport
+import Testing
+
+/// A libvirt domain whose NICs sit on `bridges`, each with `<virtualport
+/// type='openvswitch'/>` where `openvswitch` says so (all by default).
+func ovsDomainXML(_ name: String, uuid: String, bridges: [String], openvswitch: [Bool]? = nil) -> String {
+    let nics = bridges.enumerated().map { index, bridge in
+        let port = (openvswitch?[index] ?? true) ? "<virtualport type='openvswitch'/>" : ""
+        return "<interface type='bridge'><mac address='52:54:00:00:\(String(format: "%02x", index)):01'/>"
+            + "<source bridge='\(bridge)'/>\(port)<model type='virtio'/></interface>"
+    }
+    return "<domain type='qemu'><name>\(name)</name><uuid>\(uuid)</uuid><memory unit='KiB'>65536</memory>"
+        + "<devices>\(nics.joined())</devices></domain>"
+}
+
+/// A namespaced host on Open vSwitch (a private ovsdb-server and ovs-vswitchd, userspace
+/// datapath) on which the built hook runs as libvirt would run it, finding the database
+/// through OVS_RUNDIR as Open vSwitch's own tools do.
+final class OVSHookHost: @unchecked Sendable {
+    let host: HookHost
+    let ovs: PrivateOpenvSwitch
+    var namespace: NetworkNamespace { host.namespace }
+
+    init(_ label: String, keys: String = "", namespace: NetworkNamespace? = nil) throws {
+        let text =
+            "underlay = \"ul0\"\nvni_ranges = [\"5000-6999\"]\n\(keys)[openvswitch]\ndatapath_type = \"netdev\"\ntimeout = 1\n"
+        host = try HookHost(label, config: text, addUnderlay: namespace == nil, namespace: namespace)
+        ovs = try PrivateOpenvSwitch(in: host.namespace)
+    }
+
+    @discardableResult
+    func hook(_ driver: String, _ object: String, _ operation: String, _ sub: String, input: String) throws
+        -> CommandResult
+    {
+        try host.hook(driver, object, operation, sub, input: input, environment: ovs.environment)
+    }
+
+    func ports(_ bridge: String = "brvx-6001") throws -> [String] {
+        try ovs.vsctl("list-ports", bridge).split(separator: "\n").map(String.init).sorted()
+    }
+
+    func bridgeExists(_ bridge: String = "brvx-6001") -> Bool { (try? ovs.vsctl("br-exists", bridge)) != nil }
+
+    /// What libvirt does for a NIC with the virtualport once the hook has made the
+    /// bridge: its tap (here a veth end into `guest`) added with ovs-vsctl add-port.
+    func plug(_ guest: NetworkNamespace, tap: String, address: String, bridge: String = "brvx-6001") throws {
+        try guest.ip("link", "add", "eth0", "type", "veth", "peer", "name", tap, "netns", namespace.name)
+        try guest.ip("addr", "add", address, "dev", "eth0")
+        try guest.ip("link", "set", "eth0", "up")
+        try namespace.ip("link", "set", tap, "up")
+        try ovs.vsctl("--may-exist", "add-port", bridge, tap)
+    }
+
+    /// libvirt at the guest's stop: `ovs-vsctl --if-exists del-port TAP`, the tap gone.
+    func unplug(tap: String) throws {
+        try ovs.vsctl("--if-exists", "del-port", tap)
+        _ = try? namespace.ip("link", "del", tap)
+    }
+}
+
+@Suite(
+    .enabled(if: isRoot, "needs root to create network namespaces"),
+    .enabled(if: PrivateOpenvSwitch.isInstalled, "needs openvswitch-switch"))
+struct OpenvSwitchHookTests {
+    @Test func anOVSGuestGetsAnOVSSegmentThatGoesAfterItsLastRelease() throws {
+        let host = try OVSHookHost("ovsh")
+        let g1 = ovsDomainXML("g1", uuid: uuid(1), bridges: ["brvx-6001"])
+        let g2 = ovsDomainXML("g2", uuid: uuid(2), bridges: ["brvx-6001"])
+        let prepare = try host.hook("qemu", "g1", "prepare", "begin", input: g1)
+        #expect(prepare.status == 0, "\(prepare.errors)")
+        #expect(try host.ports() == ["vxlan6001"])
+        #expect(try host.ovs.vsctl("br-get-external-id", "brvx-6001", "libvirt-vxlan-vni") == "6001\n")
+        #expect(try host.namespace.link("brvx-6001")?["mtu"] as? Int == 1450)
+        let guest1 = try NetworkNamespace("g1")
+        try host.plug(guest1, tap: "vnet0", address: "198.51.100.1/24")
+        #expect(try host.hook("qemu", "g2", "prepare", "begin", input: g2).status == 0)
+        #expect(try host.ports() == ["vnet0", "vxlan6001"])
+
+        // g1 stops; g2 still recorded: kept.
+        try host.unplug(tap: "vnet0")
+        #expect(try host.hook("qemu", "g1", "release", "end", input: g1).status == 0)
+        host.host.settle()
+        #expect(host.bridgeExists())
+        // g2 never got its tap (a failed start) and is released: the last user.
+        #expect(try host.hook("qemu", "g2", "release", "end", input: g2).status == 0)
+        host.host.settle()
+        #expect(!host.bridgeExists(), "the OVS bridge is gone after the last release")
+        #expect(try !host.host.exists("vxlan6001") && !host.host.exists("brvx-6001"))
+        #expect(host.host.users(6001).isEmpty)
+    }
+
+    @Test func aForeignOVSBridgeOfOurNameIsLeftAlone() throws {
+        let host = try OVSHookHost("ovsh")
+        try host.ovs.vsctl("add-br", "brvx-6001", "--", "set", "Bridge", "brvx-6001", "datapath_type=netdev")
+        let g1 = ovsDomainXML("g1", uuid: uuid(1), bridges: ["brvx-6001"])
+        let prepare = try host.hook("qemu", "g1", "prepare", "begin", input: g1)
+        #expect(prepare.status == 1)
+        #expect(prepare.errors.hasPrefix("libvirt-vxlan: VNI 6001: bridge brvx-6001 exists but was not created"))
+        #expect(prepare.errors.filter { $0 == "\n" }.count == 1)
+        #expect(try !host.host.exists("vxlan6001"))
+        #expect(try host.hook("qemu", "g1", "release", "end", input: g1).status == 0)
+        host.host.settle()
+        #expect(host.bridgeExists(), "a bridge without our mark is never deleted")
+        #expect(try host.ports().isEmpty)
+    }
+
+    @Test func aStoppedOVSDBServerFailsThePrepareInOneLineAndMakesNothing() throws {
+        let host = try OVSHookHost("ovsh")
+        host.ovs.stopDatabase()
+        let before = try host.namespace.linkNames()
+        let prepare = try host.hook(
+            "qemu", "g1", "prepare", "begin", input: ovsDomainXML("g1", uuid: uuid(1), bridges: ["brvx-6001"]))
+        #expect(prepare.status == 1)
+        #expect(
+            prepare.errors.hasPrefix(
+                "libvirt-vxlan: VNI 6001: ovsdb-server is not running: cannot connect to unix:\(host.ovs.socket)"))
+        #expect(prepare.errors.filter { $0 == "\n" }.count == 1)
+        #expect(try host.namespace.linkNames() == before)
+        #expect(host.host.users(6001).isEmpty)
+    }
+
+    @Test func aBridgeOfTheOtherKindOrAGuestWantingBothIsRefusedAndNothingChanges() throws {
+        let host = try OVSHookHost("ovsh")
+        // A Linux-bridge guest made brvx-6001; an OVS guest on the same VNI is refused.
+        let plain = ovsDomainXML("plain", uuid: uuid(1), bridges: ["brvx-6001"], openvswitch: [false])
+        #expect(try host.hook("qemu", "plain", "prepare", "begin", input: plain).status == 0)
+        #expect(try host.namespace.link("brvx-6001")?["linkinfo"].map { _ in true } == true)
+        let ovsGuest = ovsDomainXML("ovs", uuid: uuid(2), bridges: ["brvx-6001"])
+        let refused = try host.hook("qemu", "ovs", "prepare", "begin", input: ovsGuest)
+        #expect(refused.status == 1)
+        #expect(
+            refused.errors.hasPrefix(
+                "libvirt-vxlan: VNI 6001: brvx-6001 is a Linux bridge, but this guest's NIC has <virtualport"))
+        #expect(!host.bridgeExists())
+        #expect(host.host.users(6001) == ["domain-\(uuid(1))"])
+
+        // One guest, two NICs on VNI 6002, one plugged each way: refused before anything.
+        let both = ovsDomainXML(
+            "both", uuid: uuid(3), bridges: ["brvx-6002", "brvx-6002"], openvswitch: [true, false])
+        let mixed = try host.hook("qemu", "both", "prepare", "begin", input: both)
+        #expect(mixed.status == 1)
+        #expect(
+            mixed.errors.contains(
+                "VNI 6002: this guest has a NIC with <virtualport type='openvswitch'/> and one without"))
+        #expect(try !host.host.exists("brvx-6002") && !host.host.exists("vxlan6002") && !host.bridgeExists("brvx-6002"))
+    }
+}
+
+/// An Open vSwitch host and a Linux-bridge host, both run by the hook, on one VNI: their
+/// guests ping across in multicast and unicast mode.
+@Suite(
+    .enabled(if: isRoot, "needs root to create network namespaces"),
+    .enabled(if: PrivateOpenvSwitch.isInstalled, "needs openvswitch-switch"))
+struct OpenvSwitchTwoHostTests {
+    @Test(arguments: ["multicast", "unicast"])
+    func guestsOfAnOVSHostAndALinuxBridgeHostPingAcross(mode: String) throws {
+        let a = try NetworkNamespace("ovsA")
+        let b = try NetworkNamespace("brB")
+        try a.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", b.name)
+        for (host, address) in [(a, "192.0.2.1/24"), (b, "192.0.2.2/24")] {
+            try host.ip("addr", "add", address, "dev", "ul0")
+            try host.ip("link", "set", "ul0", "up")
+        }
+        func keys(_ peer: String) -> String {
+            "mode = \"\(mode)\"\n" + (mode == "unicast" ? "remotes = [\"\(peer)\"]\n" : "")
+        }
+        let ovsHost = try OVSHookHost("ovsA", keys: keys("192.0.2.2"), namespace: a)
+        let linuxHost = try HookHost(
+            "brB", config: "underlay = \"ul0\"\n\(keys("192.0.2.1"))", addUnderlay: false, namespace: b)
+        let ovsGuest = ovsDomainXML("g1", uuid: uuid(1), bridges: ["brvx-6001"])
+        let linuxGuest = domainXML("g2", uuid: uuid(2), bridges: ["brvx-6001"])
+        #expect(try ovsHost.hook("qemu", "g1", "prepare", "begin", input: ovsGuest).status == 0)
+        #expect(try linuxHost.hook("qemu", "g2", "prepare", "begin", input: linuxGuest).status == 0)
+
+        let guestA = try NetworkNamespace("guestA")
+        let guestB = try NetworkNamespace("guestB")
+        try ovsHost.plug(guestA, tap: "vnet0", address: "198.51.100.1/24")
+        try guestB.plugGuest(into: b, tap: "vnet0", bridge: "brvx-6001", address: "198.51.100.2/24")
+        #expect(try guestA.pings("198.51.100.2"), "no ping from the OVS host's guest across the \(mode) overlay")
+        #expect(try guestB.pings("198.51.100.1"))
+
+        try ovsHost.unplug(tap: "vnet0")
+        #expect(try ovsHost.hook("qemu", "g1", "release", "end", input: ovsGuest).status == 0)
+        ovsHost.host.settle()
+        #expect(!ovsHost.bridgeExists())
+        #expect(try a.link("vxlan6001") == nil)
+    }
+}
