@@ -164,8 +164,18 @@ public struct OpenvSwitchConverger {
                     try database.segment(bridge: names.bridge.rawValue, vxlan: names.vxlan.rawValue)
                 }
             }
-            if let device = try lookup(names.bridge), try hideHost(on: device) {
-                actions.append(.hidHost(bridge: names.bridge.rawValue))
+            // The bridge's own device, made by ovs-vswitchd (again after a restart): no host
+            // address on the segment, then up, as a Linux bridge of ours is.
+            if let device = try lookup(names.bridge) {
+                if try hideHost(on: device) { actions.append(.hidHost(bridge: names.bridge.rawValue)) }
+                if !device.isUp {
+                    try request { () throws(KernelError) in
+                        try kernel.setLink(device, up: true, mtu: nil, master: nil)
+                    }
+                    if !change.createBridge {
+                        actions.append(.repairedBridge(names.bridge.rawValue, mtu: spec.mtu ?? device.mtu))
+                    }
+                }
             }
             if let error = rows.vxlanInterface?.error {
                 throw ConvergeError.openvswitch(

@@ -187,3 +187,29 @@ struct OpenvSwitchTwoHostTests {
         #expect(try a.link("vxlan6001") == nil)
     }
 }
+
+/// `vxlanctl watch` on an Open vSwitch host: an OVS segment in use, deleted or cut by hand,
+/// comes back as the hook made it.
+@Suite(
+    .enabled(if: isRoot, "needs root to create network namespaces"),
+    .enabled(if: PrivateOpenvSwitch.isInstalled, "needs openvswitch-switch"), .serialized)
+struct OpenvSwitchWatcherTests {
+    @Test func theWatcherRebuildsAnOVSBridgeDeletedWithDelBrAndAVXLANDeviceDeleted() throws {
+        let host = try OVSHookHost("ovsw")
+        let g1 = ovsDomainXML("g1", uuid: uuid(1), bridges: ["brvx-6001"])
+        try #require(try host.hook("qemu", "g1", "prepare", "begin", input: g1).status == 0)
+        let watcher = try Watcher(on: host.host, environment: host.ovs.environment)
+
+        try host.ovs.vsctl("del-br", "brvx-6001")
+        #expect(
+            eventually { host.bridgeExists() && (try? host.ports()) == ["vxlan6001"] },
+            "not repaired after del-br: \(watcher.output)")
+        #expect(watcher.output.contains("created Open vSwitch bridge brvx-6001"), "\(watcher.output)")
+
+        try host.namespace.ip("link", "del", "vxlan6001")
+        #expect(
+            try eventually { try host.host.exists("vxlan6001") && (try? host.ports()) == ["vxlan6001"] },
+            "not repaired after ip link del vxlan6001: \(watcher.output)")
+        #expect(watcher.stop())
+    }
+}

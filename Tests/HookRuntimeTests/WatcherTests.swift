@@ -10,7 +10,7 @@ final class Watcher {
     let child: ChildProcess
     let log: String
 
-    init(on host: HookHost, interval: Int = 3600, grace: Int = 300) throws {
+    init(on host: HookHost, interval: Int = 3600, grace: Int = 300, environment: [String: String] = [:]) throws {
         log = host.folder.path + "/watch-\(UUID().uuidString).log"
         let descriptor = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { close(descriptor) }
@@ -18,7 +18,7 @@ final class Watcher {
             [
                 "ip", "netns", "exec", host.namespace.name, builtProduct("vxlanctl"), "watch", "--interval",
                 String(interval), "--grace", String(grace), "--config", host.config,
-            ], environment: ["LIBVIRT_VXLAN_STATE_DIR": host.state], stderr: descriptor)
+            ], environment: ["LIBVIRT_VXLAN_STATE_DIR": host.state].merging(environment) { $1 }, stderr: descriptor)
         // Subscribed before it logs this line: every change after it is seen.
         try #require(eventually { self.output.contains("watch: started") }, "watcher did not start: \(output)")
     }
