@@ -17,6 +17,8 @@ public protocol OpenvSwitchDatabase {
     func waitApplied(_ nextConfig: Int) throws(OVSDBError)
     /// Deletes bridges whose ports are still those given, in one transaction.
     func removeBridges(_ bridges: [VSwitch.Bridge]) throws(OVSDBError) -> Int
+    /// Every Bridge row, and every Port row's name by uuid.
+    func bridgesAndPortNames() throws(OVSDBError) -> (bridges: [VSwitch.Bridge], portNames: [String: String])
 }
 
 extension VSwitch: OpenvSwitchDatabase {}
@@ -310,6 +312,42 @@ public struct OpenvSwitchConverger {
                 datapathType: bridge.datapathType, portUUIDs: bridge.ports, hasVXLANPort: rows.vxlanPortOnBridge,
                 otherPorts: try database.portNames(rows.otherPorts))
         }
+    }
+
+    /// `status` for every VNI: the kernel's inventory (`segments`) with, for each OVS
+    /// bridge that is ours or named by the bridge template, the database's view. One read
+    /// of the database, whatever the number of bridges. For vxlanctl, never the hook.
+    public func segments(
+        in network: NetlinkSession, bridgeNames: NameTemplate, vxlanNames: NameTemplate
+    ) throws(ConvergeError) -> [SegmentStatus] {
+        var byVNI: [VNI: SegmentStatus] = [:]
+        let inventory = try request { () throws(KernelError) in
+            try network.segments(bridgeNames: bridgeNames, vxlanNames: vxlanNames)
+        }
+        for status in inventory { byVNI[status.vni] = status }
+        guard access(socket, F_OK) == 0 else { return byVNI.values.sorted { $0.vni < $1.vni } }
+        let database = try ovsdb(connect)
+        let (bridges, portNames) = try ovsdb { () throws(OVSDBError) in try database.bridgesAndPortNames() }
+        for bridge in bridges {
+            let owner = bridge.row.ownerVNI.flatMap { try? VNI($0) }
+            guard let vni = owner ?? bridgeNames.vni(in: bridge.row.name) else { continue }
+            let vxlanName = (try? vxlanNames.interfaceName(for: vni))?.rawValue
+            var status = byVNI[vni] ?? SegmentStatus(vni: vni)
+            if status.vxlan == nil, let vxlanName { status.vxlan = try lookup(vxlanName) }
+            status.bridge = try lookup(bridge.row.name)
+            let ports = bridge.ports.compactMap { portNames[$0] }.filter { $0 != bridge.row.name }.sorted()
+            status.openvswitch = OpenvSwitchBridge(
+                name: bridge.row.name, uuid: bridge.row.uuid, ownerVNI: owner, datapathType: bridge.datapathType,
+                portUUIDs: bridge.ports, hasVXLANPort: ports.contains { $0 == vxlanName },
+                otherPorts: ports.filter { $0 != vxlanName })
+            var links = status.vxlan.map { [$0] } ?? []
+            for name in ports where name != vxlanName {
+                if let port = try lookup(name) { links.append(port) }
+            }
+            status.ports = links
+            byVNI[vni] = status
+        }
+        return byVNI.values.sorted { $0.vni < $1.vni }
     }
 
     /// `ovs-vsctl del-br NAME`, only while the bridge still has exactly the ports the

@@ -181,6 +181,33 @@ public struct VSwitch {
         return (results[0]["rows"]?.array ?? []).compactMap(Self.bridge).filter { $0.row.ownerVNI != nil }
     }
 
+    /// Every Bridge row, and the name of every Port row by uuid, in one read: `vxlanctl
+    /// status` (never the hook).
+    public func bridgesAndPortNames() throws(OVSDBError) -> (bridges: [Bridge], portNames: [String: String]) {
+        let results = try client.transact(
+            [
+                .object([
+                    ("op", .string("select")), ("table", .string("Bridge")), ("where", .array([])),
+                    (
+                        "columns",
+                        .array([
+                            .string("_uuid"), .string("name"), .string("external_ids"), .string("ports"),
+                            .string("datapath_type"),
+                        ])
+                    ),
+                ]),
+                .object([
+                    ("op", .string("select")), ("table", .string("Port")), ("where", .array([])),
+                    ("columns", .array([.string("_uuid"), .string("name")])),
+                ]),
+            ], deadline: deadline)
+        var names: [String: String] = [:]
+        for row in results[1]["rows"]?.array ?? [] {
+            if let uuid = row["_uuid"]?.uuidValue, let name = row["name"]?.string { names[uuid] = name }
+        }
+        return ((results[0]["rows"]?.array ?? []).compactMap(Self.bridge), names)
+    }
+
     /// The Open_vSwitch row's `cur_cfg` and `next_cfg`, and the datapath types this
     /// ovs-vswitchd supports (empty until it has started once): `vxlanctl check`.
     public func switchState() throws(OVSDBError) -> (currentConfig: Int, nextConfig: Int, datapathTypes: [String]) {

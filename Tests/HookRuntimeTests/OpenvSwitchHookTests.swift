@@ -40,6 +40,13 @@ final class OVSHookHost: @unchecked Sendable {
         try ovs.vsctl("list-ports", bridge).split(separator: "\n").map(String.init).sorted()
     }
 
+    /// `vxlanctl ARGS` on this host's configuration, state and Open vSwitch.
+    func vxlanctl(_ arguments: String...) throws -> CommandResult {
+        try namespace.exec(
+            [builtProduct("vxlanctl")] + arguments + ["--config", host.config],
+            environment: ["LIBVIRT_VXLAN_STATE_DIR": host.state].merging(ovs.environment) { $1 })
+    }
+
     func bridgeExists(_ bridge: String = "brvx-6001") -> Bool { (try? ovs.vsctl("br-exists", bridge)) != nil }
 
     /// What libvirt does for a NIC with the virtualport once the hook has made the
@@ -76,6 +83,13 @@ struct OpenvSwitchHookTests {
         try host.plug(guest1, tap: "vnet0", address: "198.51.100.1/24")
         #expect(try host.hook("qemu", "g2", "prepare", "begin", input: g2).status == 0)
         #expect(try host.ports() == ["vnet0", "vxlan6001"])
+        // vxlanctl status: the kind of each segment, in text and JSON.
+        let table = try host.vxlanctl("status").output
+        let row = table.split(separator: "\n").first { $0.hasPrefix("6001 ") }.map(String.init) ?? table
+        #expect(row.contains("brvx-6001  openvswitch  vxlan6001  ready") && row.hasSuffix("vnet0"), "\(table)")
+        let json = try host.vxlanctl("status", "6001", "--json").output
+        #expect(json.contains("\"kind\" : \"openvswitch\"") || json.contains("\"kind\":\"openvswitch\""), "\(json)")
+        #expect(json.contains("netdev"), "\(json)")
 
         // g1 stops; g2 still recorded: kept.
         try host.unplug(tap: "vnet0")
