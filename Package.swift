@@ -89,8 +89,8 @@ let package = Package(
         .executableTarget(
             name: "vxlanctl",
             dependencies: [
-                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "PathProbe",
-                "Spawn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "OVSDB",
+                "PathProbe", "Spawn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 

@@ -104,6 +104,28 @@ struct OpenvSwitchHookTests {
         #expect(host.host.users(6001).isEmpty)
     }
 
+    @Test func checkSaysWhetherOpenvSwitchIsReady() throws {
+        // bridge_type: checked even when ovsdb-server has gone with its socket.
+        let host = try OVSHookHost("ovsc", keys: "bridge_type = \"openvswitch\"\n")
+        func lines() throws -> [String] {
+            let check = try host.vxlanctl("check")
+            let found = check.output.split(separator: "\n").map(String.init).filter { $0.contains("openvswitch:") }
+            if found.isEmpty { Issue.record("vxlanctl check: \(check.output)\(check.errors)") }
+            return found
+        }
+        let ready = try lines()
+        #expect(
+            ready == [
+                "PASS  openvswitch: ovsdb-server answers at unix:\(host.ovs.socket)",
+                "PASS  openvswitch: ovs-vswitchd runs and has applied configuration 0",
+                "PASS  openvswitch: datapath_type \"netdev\" is available",
+            ], "\(ready)")
+        host.ovs.stopDatabase()
+        let stopped = try lines()
+        #expect(
+            stopped.count == 1 && stopped[0].hasPrefix("FAIL  openvswitch: ovsdb-server is not running"), "\(stopped)")
+    }
+
     @Test func aForeignOVSBridgeOfOurNameIsLeftAlone() throws {
         let host = try OVSHookHost("ovsh")
         try host.ovs.vsctl("add-br", "brvx-6001", "--", "set", "Bridge", "brvx-6001", "datapath_type=netdev")

@@ -115,3 +115,32 @@ struct OpenvSwitchPlanTests {
         #expect(ovs.decision(existing: [existing], vniOf: config.vni(of:)) == .update)
     }
 }
+
+struct OpenvSwitchPreflightTests {
+    let socket = "/var/run/openvswitch/db.sock"
+
+    @Test func aRunningSwitchWithItsDatapathPasses() {
+        let facts = OpenvSwitchFacts(
+            socket: socket, currentConfig: 7, nextConfig: 7, datapathTypes: ["netdev", "system"], kernelModule: true)
+        #expect(Preflight.openvswitch(facts, datapath: .system).map(\.level) == [.pass, .pass, .pass])
+    }
+
+    @Test func aStoppedDatabaseIsOneFailWithTheFix() {
+        let facts = OpenvSwitchFacts(socket: socket, databaseError: "ovsdb-server is not running: ...")
+        let results = Preflight.openvswitch(facts, datapath: .system)
+        #expect(results.map(\.level) == [.fail])
+        #expect(results[0].fix?.contains("openvswitch-switch") == true)
+    }
+
+    @Test func aSwitchBehindTheDatabaseOrWithoutTheDatapathFails() {
+        let behind = OpenvSwitchFacts(
+            socket: socket, currentConfig: 3, nextConfig: 5, datapathTypes: ["netdev", "system"], kernelModule: true)
+        #expect(Preflight.openvswitch(behind, datapath: .system).map(\.level) == [.pass, .fail, .pass])
+        let noModule = OpenvSwitchFacts(
+            socket: socket, currentConfig: 5, nextConfig: 5, datapathTypes: ["netdev", "system"], kernelModule: false)
+        let results = Preflight.openvswitch(noModule, datapath: .system)
+        #expect(results.map(\.level) == [.pass, .pass, .fail])
+        #expect(results[2].fix?.hasPrefix("modprobe openvswitch") == true)
+        #expect(Preflight.openvswitch(noModule, datapath: .netdev).map(\.level) == [.pass, .pass, .pass])
+    }
+}
