@@ -126,6 +126,24 @@ struct OpenvSwitchHookTests {
             stopped.count == 1 && stopped[0].hasPrefix("FAIL  openvswitch: ovsdb-server is not running"), "\(stopped)")
     }
 
+    @Test func gcRemovesTheOVSSegmentOfAGuestThatVanishedAndKeepsOneInUse() throws {
+        let host = try OVSHookHost("ovsg")
+        let g1 = ovsDomainXML("g1", uuid: uuid(1), bridges: ["brvx-6001"])
+        let g2 = ovsDomainXML("g2", uuid: uuid(2), bridges: ["brvx-6002"])
+        #expect(try host.hook("qemu", "g1", "prepare", "begin", input: g1).status == 0)
+        #expect(try host.hook("qemu", "g2", "prepare", "begin", input: g2).status == 0)
+        // g2's tap (named after its MAC, as libvirt's are: fe:54:...) is on its bridge; g1 has none.
+        try host.namespace.ip(
+            "link", "add", "vnet7", "address", "fe:54:00:00:00:01", "type", "veth", "peer", "name", "vnet7p")
+        try host.ovs.vsctl("add-port", "brvx-6002", "vnet7")
+        let gc = try host.vxlanctl("gc", "--grace", "0")
+        #expect(gc.status == 0, "\(gc.errors)")
+        #expect(!host.bridgeExists("brvx-6001"), "\(gc.output)\(gc.errors)")
+        #expect(try !host.host.exists("vxlan6001"))
+        #expect(host.bridgeExists("brvx-6002"))
+        #expect(try host.ports("brvx-6002") == ["vnet7", "vxlan6002"])
+    }
+
     @Test func aForeignOVSBridgeOfOurNameIsLeftAlone() throws {
         let host = try OVSHookHost("ovsh")
         try host.ovs.vsctl("add-br", "brvx-6001", "--", "set", "Bridge", "brvx-6001", "datapath_type=netdev")
