@@ -169,7 +169,7 @@ public struct OpenvSwitchConverger {
             // The bridge's own device, made by ovs-vswitchd (again after a restart): no host
             // address on the segment, then up, as a Linux bridge of ours is.
             if let device = try lookup(names.bridge) {
-                if try hideHost(on: device) { actions.append(.hidHost(bridge: names.bridge.rawValue)) }
+                if try linux.hideHost(on: device) { actions.append(.hidHost(bridge: names.bridge.rawValue)) }
                 if !device.isUp {
                     try request { () throws(KernelError) in
                         try kernel.setLink(device, up: true, mtu: nil, master: nil)
@@ -267,18 +267,6 @@ public struct OpenvSwitchConverger {
         _ = try? database.removeBridges([bridge])
     }
 
-    /// `ip link set dev BRIDGE addrgenmode none`: no host address on the segment.
-    private func hideHost(on device: Link) throws(ConvergeError) -> Bool {
-        guard !device.generatesNoIPv6Address else { return false }
-        do {
-            try kernel.disableIPv6AddressGeneration(of: device)
-        } catch  where error.errno == EAFNOSUPPORT {
-            return false
-        } catch {
-            throw .kernel(error)
-        }
-        return true
-    }
 
     // MARK: - status and removal
 

@@ -49,14 +49,9 @@ final class OVSHookHost: @unchecked Sendable {
 
     func bridgeExists(_ bridge: String = "brvx-6001") -> Bool { (try? ovs.vsctl("br-exists", bridge)) != nil }
 
-    /// What libvirt does for a NIC with the virtualport once the hook has made the
-    /// bridge: its tap (here a veth end into `guest`) added with ovs-vsctl add-port.
+    /// libvirt at the guest's start (`PrivateOpenvSwitch.plugGuest`).
     func plug(_ guest: NetworkNamespace, tap: String, address: String, bridge: String = "brvx-6001") throws {
-        try guest.ip("link", "add", "eth0", "type", "veth", "peer", "name", tap, "netns", namespace.name)
-        try guest.ip("addr", "add", address, "dev", "eth0")
-        try guest.ip("link", "set", "eth0", "up")
-        try namespace.ip("link", "set", tap, "up")
-        try ovs.vsctl("--may-exist", "add-port", bridge, tap)
+        try ovs.plugGuest(guest, tap: tap, address: address, bridge: bridge)
     }
 
     /// libvirt at the guest's stop: `ovs-vsctl --if-exists del-port TAP`, the tap gone.
@@ -211,11 +206,7 @@ struct OpenvSwitchTwoHostTests {
     func guestsOfAnOVSHostAndALinuxBridgeHostPingAcross(mode: String) throws {
         let a = try NetworkNamespace("ovsA")
         let b = try NetworkNamespace("brB")
-        try a.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", b.name)
-        for (host, address) in [(a, "192.0.2.1/24"), (b, "192.0.2.2/24")] {
-            try host.ip("addr", "add", address, "dev", "ul0")
-            try host.ip("link", "set", "ul0", "up")
-        }
+        try NetworkNamespace.joinUnderlay(a, b)
         func keys(_ peer: String) -> String {
             "mode = \"\(mode)\"\n" + (mode == "unicast" ? "remotes = [\"\(peer)\"]\n" : "")
         }

@@ -56,14 +56,9 @@ struct OVSHost {
         try ovs.vsctl("list-ports", bridge).split(separator: "\n").map(String.init)
     }
 
-    /// What libvirt does for a NIC with <virtualport type='openvswitch'/>: the tap
-    /// (here a veth end into `guest`) added with ovs-vsctl add-port.
+    /// libvirt at the guest's start (`PrivateOpenvSwitch.plugGuest`).
     func plugGuest(_ guest: NetworkNamespace, tap: String, address: String, bridge: String = "brvx-6001") throws {
-        try guest.ip("link", "add", "eth0", "type", "veth", "peer", "name", tap, "netns", namespace.name)
-        try guest.ip("addr", "add", address, "dev", "eth0")
-        try guest.ip("link", "set", "eth0", "up")
-        try namespace.ip("link", "set", tap, "up")
-        try ovs.vsctl("--may-exist", "add-port", bridge, tap)
+        try ovs.plugGuest(guest, tap: tap, address: address, bridge: bridge)
     }
 }
 
@@ -170,11 +165,7 @@ struct OpenvSwitchOverlayTests {
     func guestsOnAnOVSHostAndALinuxBridgeHostPingAcross(mode: UnderlayMode) throws {
         let hostA = try NetworkNamespace("ovsA")
         let hostB = try NetworkNamespace("brB")
-        try hostA.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", hostB.name)
-        for (host, address) in [(hostA, "192.0.2.1/24"), (hostB, "192.0.2.2/24")] {
-            try host.ip("addr", "add", address, "dev", "ul0")
-            try host.ip("link", "set", "ul0", "up")
-        }
+        try NetworkNamespace.joinUnderlay(hostA, hostB)
         var ovsHost = try OVSHost("ovsA", namespace: hostA)
         ovsHost.config.mode = mode
         if mode == .unicast { ovsHost.config.remotes = [try #require(IPAddress("192.0.2.2"))] }

@@ -82,6 +82,16 @@ public final class PrivateOpenvSwitch {
         try exec(["ovs-vsctl", "--db=unix:" + socket, "--timeout=5"] + arguments)
     }
 
+    /// What libvirt does for a NIC with `<virtualport type='openvswitch'/>` once the bridge
+    /// exists: the guest's tap (here a veth end into `guest`) added with ovs-vsctl add-port.
+    public func plugGuest(_ guest: NetworkNamespace, tap: String, address: String, bridge: String) throws {
+        try guest.ip("link", "add", "eth0", "type", "veth", "peer", "name", tap, "netns", namespace.name)
+        try guest.ip("addr", "add", address, "dev", "eth0")
+        try guest.ip("link", "set", "eth0", "up")
+        try namespace.ip("link", "set", tap, "up")
+        try vsctl("--may-exist", "add-port", bridge, tap)
+    }
+
     @discardableResult
     private func exec(_ arguments: [String]) throws -> String {
         let result = try namespace.exec(arguments, environment: environment)
