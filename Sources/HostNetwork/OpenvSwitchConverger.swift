@@ -267,7 +267,6 @@ public struct OpenvSwitchConverger {
         _ = try? database.removeBridges([bridge])
     }
 
-
     // MARK: - status and removal
 
     /// The VNI's links, and for a bridge that is not a Linux bridge (or no bridge link at
