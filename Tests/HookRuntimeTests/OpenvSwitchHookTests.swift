@@ -139,6 +139,19 @@ struct OpenvSwitchHookTests {
         #expect(try host.ports("brvx-6002") == ["vnet7", "vxlan6002"])
     }
 
+    @Test func ensureAndTeardownFollowBridgeType() throws {
+        let host = try OVSHookHost("ovse", keys: "bridge_type = \"openvswitch\"\n")
+        let ensure = try host.vxlanctl("ensure", "6005")
+        #expect(ensure.status == 0, "\(ensure.errors)")
+        #expect(ensure.output.contains("VNI 6005: Open vSwitch bridge brvx-6005 + vxlan6005 ready"), "\(ensure.output)")
+        #expect(try host.ports("brvx-6005") == ["vxlan6005"])
+        #expect(try host.vxlanctl("ensure", "6005").status == 0)
+        let teardown = try host.vxlanctl("teardown", "6005")
+        #expect(teardown.status == 0, "\(teardown.errors)")
+        #expect(!host.bridgeExists("brvx-6005"))
+        #expect(try !host.host.exists("vxlan6005"))
+    }
+
     @Test func aForeignOVSBridgeOfOurNameIsLeftAlone() throws {
         let host = try OVSHookHost("ovsh")
         try host.ovs.vsctl("add-br", "brvx-6001", "--", "set", "Bridge", "brvx-6001", "datapath_type=netdev")
