@@ -17,6 +17,7 @@ struct HostLinks: RepairableLinks {
     /// The plan's bridge kind resolved against what exists (`OpenvSwitchConverger.resolve`),
     /// then the converger of that kind.
     func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
+        let openvswitch = openvswitch  // one connection to ovsdb-server for both
         let resolved = try openvswitch.resolve(plan)
         switch resolved.bridgeKind {
         case .linux: return try converger.ensure(resolved)

@@ -35,6 +35,12 @@ public struct OpenvSwitchConverger {
     /// ovsdb-server's socket: whether Open vSwitch runs here at all is whether it exists.
     let socket: String
     let connect: () throws(OVSDBError) -> any OpenvSwitchDatabase
+    /// The connection this value opened, kept for its next calls (a resolve, then an ensure).
+    private let opened = Opened()
+
+    private final class Opened {
+        var database: (any OpenvSwitchDatabase)?
+    }
 
     public init(
         kernel: any LinkKernel, socket: String, connect: @escaping () throws(OVSDBError) -> any OpenvSwitchDatabase
@@ -67,7 +73,7 @@ public struct OpenvSwitchConverger {
         case "openvswitch": return .openvswitch
         default:
             guard access(socket, F_OK) == 0 else { return nil }
-            let database = try ovsdb(connect)
+            let database = try database()
             let rows = try ovsdb { () throws(OVSDBError) in
                 try database.segment(bridge: names.bridge.rawValue, vxlan: names.vxlan.rawValue)
             }
@@ -98,7 +104,7 @@ public struct OpenvSwitchConverger {
         if let existing = try lookup(names.bridge), existing.kind == "bridge" {
             throw .bridgeKindMismatch(name: names.bridge.rawValue, found: .linux, wanted: .openvswitch)
         }
-        let database = try ovsdb(connect)
+        let database = try database()
         var rows = try ovsdb { () throws(OVSDBError) in
             try database.segment(bridge: names.bridge.rawValue, vxlan: names.vxlan.rawValue)
         }
@@ -290,7 +296,7 @@ public struct OpenvSwitchConverger {
     /// here (no socket).
     public func bridge(of names: SegmentNames) throws(ConvergeError) -> OpenvSwitchBridge? {
         guard access(socket, F_OK) == 0 else { return nil }
-        let database = try ovsdb(connect)
+        let database = try database()
         return try ovsdb { () throws(OVSDBError) -> OpenvSwitchBridge? in
             let rows = try database.segment(bridge: names.bridge.rawValue, vxlan: names.vxlan.rawValue)
             guard let bridge = rows.bridge else { return nil }
@@ -313,7 +319,7 @@ public struct OpenvSwitchConverger {
         }
         for status in inventory { byVNI[status.vni] = status }
         guard access(socket, F_OK) == 0 else { return byVNI.values.sorted { $0.vni < $1.vni } }
-        let database = try ovsdb(connect)
+        let database = try database()
         let (bridges, portNames) = try ovsdb { () throws(OVSDBError) in try database.bridgesAndPortNames() }
         for bridge in bridges {
             let owner = bridge.row.ownerVNI.flatMap { try? VNI($0) }
@@ -341,7 +347,7 @@ public struct OpenvSwitchConverger {
     /// teardown decided on (a guest's tap added meanwhile: refused, nothing removed). The
     /// Port and Interface rows go with it; ovs-vswitchd removes its device.
     public func remove(_ bridge: OpenvSwitchBridge) throws(ConvergeError) {
-        let database = try ovsdb(connect)
+        let database = try database()
         let row = VSwitch.Bridge(
             row: VSwitch.Row(uuid: bridge.uuid, name: bridge.name), ports: bridge.portUUIDs,
             datapathType: bridge.datapathType)
@@ -349,6 +355,14 @@ public struct OpenvSwitchConverger {
     }
 
     // MARK: - helpers
+
+    /// ovsdb-server, connected at the first call that needs it.
+    private func database() throws(ConvergeError) -> any OpenvSwitchDatabase {
+        if let database = opened.database { return database }
+        let database = try ovsdb(connect)
+        opened.database = database
+        return database
+    }
 
     private func lookup(_ name: InterfaceName) throws(ConvergeError) -> Link? {
         try lookup(name.rawValue)
