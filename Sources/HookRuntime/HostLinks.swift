@@ -13,6 +13,12 @@ struct HostLinks: RepairableLinks {
     let verifiesForwarding: Bool
     /// Milliseconds a call to ovsdb-server may take.
     let openvswitchTimeout: Int
+    /// The OVS bridges of the reaper's current batch, staged and not yet removed.
+    let stagedBridges = StagedBridges()
+
+    final class StagedBridges {
+        var bridges: [OpenvSwitchBridge] = []
+    }
 
     /// The plan's bridge kind resolved against what exists (`OpenvSwitchConverger.resolve`),
     /// then the converger of that kind.
@@ -33,19 +39,26 @@ struct HostLinks: RepairableLinks {
         try openvswitch.status(of: names)
     }
 
-    /// An Open vSwitch segment's bridge leaves the database here (one transaction, refused
-    /// if a port came meanwhile); its vxlan device is staged like any other.
+    /// The vxlan device is staged like any other; an Open vSwitch segment's bridge waits
+    /// for `deleteStaged`, which removes the batch's bridges in one transaction.
     func stage(_ removal: SegmentRemoval) throws(ConvergeError) {
-        if let bridge = removal.openvswitch { try openvswitch.remove(bridge) }
         try converger.stage(removal)
+        if let bridge = removal.openvswitch { stagedBridges.bridges.append(bridge) }
     }
 
     func unstage(_ devices: [Link], of vni: VNI) throws(ConvergeError) {
         try converger.unstage(devices, of: vni)
     }
 
+    /// The batch's OVS bridges first, in one OVSDB transaction (one reconfiguration of
+    /// ovs-vswitchd for all of them; refused whole if a port came to one meanwhile, and the
+    /// devices then stay staged, as for any failure here); then the staged devices.
     func deleteStaged(_ devices: [Link]) throws(ConvergeError) -> [String] {
-        try converger.deleteStaged(devices)
+        let bridges = stagedBridges.bridges
+        stagedBridges.bridges = []
+        if !bridges.isEmpty { try openvswitch.remove(bridges) }
+        guard !devices.isEmpty else { return [] }
+        return try converger.deleteStaged(devices)
     }
 
     private var converger: SegmentConverger {

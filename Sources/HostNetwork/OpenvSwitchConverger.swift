@@ -343,15 +343,17 @@ public struct OpenvSwitchConverger {
         return byVNI.values.sorted { $0.vni < $1.vni }
     }
 
-    /// `ovs-vsctl del-br NAME`, only while the bridge still has exactly the ports the
-    /// teardown decided on (a guest's tap added meanwhile: refused, nothing removed). The
-    /// Port and Interface rows go with it; ovs-vswitchd removes its device.
-    public func remove(_ bridge: OpenvSwitchBridge) throws(ConvergeError) {
+    /// `ovs-vsctl del-br NAME...` in one transaction (one reconfiguration of ovs-vswitchd),
+    /// only while each bridge still has exactly the ports the teardown decided on (a
+    /// guest's tap added meanwhile: refused whole, nothing removed). The Port and
+    /// Interface rows go with their bridge; ovs-vswitchd removes the bridges' devices.
+    public func remove(_ bridges: [OpenvSwitchBridge]) throws(ConvergeError) {
         let database = try database()
-        let row = VSwitch.Bridge(
-            row: VSwitch.Row(uuid: bridge.uuid, name: bridge.name), ports: bridge.portUUIDs,
-            datapathType: bridge.datapathType)
-        _ = try ovsdb { () throws(OVSDBError) in try database.removeBridges([row]) }
+        let rows = bridges.map {
+            VSwitch.Bridge(
+                row: VSwitch.Row(uuid: $0.uuid, name: $0.name), ports: $0.portUUIDs, datapathType: $0.datapathType)
+        }
+        _ = try ovsdb { () throws(OVSDBError) in try database.removeBridges(rows) }
     }
 
     // MARK: - helpers

@@ -139,6 +139,29 @@ struct OpenvSwitchHookTests {
         #expect(try host.ports("brvx-6002") == ["vnet7", "vxlan6002"])
     }
 
+    @Test func gcRemovesSeveralOVSSegmentsInOneBatch() throws {
+        let host = try OVSHookHost("ovsb")
+        for vni in 6011...6013 {
+            let guest = ovsDomainXML("g\(vni)", uuid: uuid(vni), bridges: ["brvx-\(vni)"])
+            #expect(try host.hook("qemu", "g\(vni)", "prepare", "begin", input: guest).status == 0)
+        }
+        func configuration() throws -> Int? {
+            Int(
+                try host.ovs.vsctl("get", "Open_vSwitch", ".", "next_cfg").trimmingCharacters(
+                    in: .whitespacesAndNewlines))
+        }
+        let before = try configuration()
+        let gc = try host.vxlanctl("gc", "--grace", "0")
+        #expect(gc.status == 0, "\(gc.errors)")
+        // One transaction for the three bridges: one reconfiguration of ovs-vswitchd.
+        #expect(try configuration() == before.map { $0 + 1 })
+        for vni in 6011...6013 {
+            #expect(!host.bridgeExists("brvx-\(vni)"), "\(gc.output)\(gc.errors)")
+            #expect(try !host.host.exists("vxlan\(vni)"))
+        }
+        #expect(try host.ovs.vsctl("list-br") == "")
+    }
+
     @Test func ensureAndTeardownFollowBridgeType() throws {
         let host = try OVSHookHost("ovse", keys: "bridge_type = \"openvswitch\"\n")
         let ensure = try host.vxlanctl("ensure", "6005")

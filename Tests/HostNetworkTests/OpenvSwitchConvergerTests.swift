@@ -39,7 +39,7 @@ struct OVSHost {
         case .leave(let result):
             return .left(result)
         case .remove(let removal):
-            if let bridge = removal.openvswitch { try converger.remove(bridge) }
+            if let bridge = removal.openvswitch { try converger.remove([bridge]) }
             let linux = SegmentConverger(kernel: session)
             try linux.stage(removal)
             _ = try linux.deleteStaged(removal.devices)
