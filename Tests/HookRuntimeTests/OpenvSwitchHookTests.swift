@@ -139,6 +139,29 @@ struct OpenvSwitchHookTests {
         #expect(try host.ports("brvx-6002") == ["vnet7", "vxlan6002"])
     }
 
+    /// An incoming migration or a restore: `migrate begin` / `restore begin` check and make
+    /// nothing (libvirt may still refuse the guest, and then calls no release); the
+    /// `prepare begin` that follows makes the OVS segment; the source's `release end
+    /// migrated` removes its own.
+    @Test func migrationAndRestoreCheckFirstAndMakeAtPrepare() throws {
+        let host = try OVSHookHost("ovsm")
+        let g1 = ovsDomainXML("g1", uuid: uuid(1), bridges: ["brvx-6001"])
+        for (operation, sub) in [("migrate", "begin"), ("restore", "begin")] {
+            let check = try host.hook("qemu", "g1", operation, sub, input: g1)
+            #expect(check.status == 0 && check.output.isEmpty, "\(operation): \(check.errors)")
+            #expect(!host.bridgeExists())
+            #expect(try !host.host.exists("vxlan6001"))
+        }
+        let mixed = ovsDomainXML("g2", uuid: uuid(2), bridges: ["brvx-6002", "brvx-6002"], openvswitch: [true, false])
+        #expect(try host.hook("qemu", "g2", "migrate", "begin", input: mixed).status == 1)
+        #expect(try host.hook("qemu", "g1", "prepare", "begin", input: g1).status == 0)
+        #expect(try host.ports() == ["vxlan6001"])
+        let release = try host.host.hook("qemu", "g1", "release", "end", input: g1, environment: host.ovs.environment)
+        #expect(release.status == 0)
+        host.host.settle()
+        #expect(!host.bridgeExists())
+    }
+
     @Test func gcRemovesSeveralOVSSegmentsInOneBatch() throws {
         let host = try OVSHookHost("ovsb")
         for vni in 6011...6013 {
