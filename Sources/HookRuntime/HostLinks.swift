@@ -20,9 +20,22 @@ struct HostLinks: RepairableLinks {
         var bridges: [OpenvSwitchBridge] = []
     }
 
-    /// The plan's bridge kind resolved against what exists (`OpenvSwitchConverger.resolve`),
-    /// then the converger of that kind.
+    /// The converger of the plan's bridge kind. A plan that asked for a Linux bridge (a
+    /// NIC without virtualport: every guest of a Linux-bridge host) goes straight to the
+    /// Linux converger, which costs nothing more than before Open vSwitch was known; an
+    /// OVS bridge of the name shows there as a device of the wrong kind, said as such.
+    /// Other plans get their kind resolved against what exists first.
     func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
+        if plan.bridgeKind == .linux, !plan.adoptsExistingKind {
+            do {
+                return try converger.ensure(plan)
+            } catch .wrongKind(let name, let kind, "bridge") where name == plan.names.bridge.rawValue {
+                guard kind == "openvswitch" || (try? openvswitch.existingKind(of: plan.names)) == .openvswitch else {
+                    throw .wrongKind(name: name, kind: kind, expected: "bridge")
+                }
+                throw .bridgeKindMismatch(name: name, found: .openvswitch, wanted: .linux)
+            }
+        }
         let openvswitch = openvswitch  // one connection to ovsdb-server for both
         let resolved = try openvswitch.resolve(plan)
         switch resolved.bridgeKind {
