@@ -157,7 +157,12 @@ public struct OpenvSwitchConverger {
                 change.addVXLANPort = true
                 actions.append(.addedOpenvSwitchPort(names.vxlan.rawValue, bridge: names.bridge.rawValue))
             }
-            if !change.isEmpty {
+            // A bridge of ours without its device (ovs-vswitchd was down, or is starting):
+            // libvirt copies that device's MTU onto the guest's tap, so wait for it as for
+            // a new bridge; an empty change is only `next_cfg += 1`.
+            let device = change.createBridge ? nil : try lookup(names.bridge)
+            let deviceMissing = !change.createBridge && device == nil
+            if !change.isEmpty || deviceMissing {
                 let next = try ovsdb { () throws(OVSDBError) in try database.apply(change) }
                 do throws(ConvergeError) {
                     try ovsdb { () throws(OVSDBError) in try database.waitApplied(next) }

@@ -105,6 +105,22 @@ struct OpenvSwitchConvergerTests {
         #expect(try host.ports() == ["vxlan6001"])
     }
 
+    /// libvirt copies the bridge device's MTU onto a guest's tap: an ensure on an existing
+    /// VNI whose bridge has no device (ovs-vswitchd down) waits for ovs-vswitchd like a
+    /// new bridge, and fails in one line when it does not come.
+    @Test func anExistingBridgeWithoutItsDeviceWaitsForOVSVswitchd() throws {
+        let host = try OVSHost("ovs")
+        try host.ensure()
+        host.ovs.stopSwitch()
+        if try host.namespace.link("brvx-6001") != nil { try host.namespace.ip("link", "del", "brvx-6001") }
+        #expect {
+            try host.ensure()
+        } throws: { "\($0)".hasPrefix("ovs-vswitchd did not apply the change within 1 s") }
+        try host.ovs.startSwitch()
+        try host.ensure()
+        #expect(try host.namespace.link("brvx-6001")?.mtu == 1450)
+    }
+
     @Test func leavesASegmentWithAGuestPortAndAForeignBridgeOfOurName() throws {
         let host = try OVSHost("ovs")
         try host.ensure()
