@@ -112,7 +112,7 @@ let package = Package(
             path: "Tests/LifecycleFakes", swiftSettings: strict),
         // An in-memory kernel under the converger, for its branches without root.
         .target(
-            name: "KernelFakes", dependencies: ["HostNetwork", "VXLANCore"], path: "Tests/KernelFakes",
+            name: "KernelFakes", dependencies: ["HostNetwork", "OVSDB", "VXLANCore"], path: "Tests/KernelFakes",
             swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
         .testTarget(

@@ -56,6 +56,11 @@ public struct VSwitch {
     public struct Port: Hashable, Sendable {
         public var row: Row
         public var interfaces: Set<String>
+
+        public init(row: Row, interfaces: Set<String>) {
+            self.row = row
+            self.interfaces = interfaces
+        }
     }
 
     public struct Interface: Hashable, Sendable {
