@@ -185,6 +185,19 @@ struct OpenvSwitchHookTests {
         #expect(try host.ovs.vsctl("list-br") == "")
     }
 
+    /// CloudStack calls modifyvxlan.sh only from its native (Linux bridge) driver, whose
+    /// NICs carry no virtualport: the entry makes a Linux bridge whatever bridge_type says.
+    @Test func theCloudStackEntryMakesALinuxBridgeOnAnOpenvSwitchHost() throws {
+        let host = try OVSHookHost("ovsa", keys: "bridge_type = \"openvswitch\"\n")
+        let add = try host.vxlanctl("modifyvxlan", "-o", "add", "-v", "6007", "-p", "ul0", "-b", "brvx-6007")
+        #expect(add.status == 0, "\(add.output)\(add.errors)")
+        #expect(
+            try host.namespace.link("brvx-6007")?["linkinfo"].flatMap {
+                ($0 as? [String: Any])?["info_kind"] as? String
+            } == "bridge")
+        #expect(!host.bridgeExists("brvx-6007"))
+    }
+
     @Test func ensureAndTeardownFollowBridgeType() throws {
         let host = try OVSHookHost("ovse", keys: "bridge_type = \"openvswitch\"\n")
         let ensure = try host.vxlanctl("ensure", "6005")
@@ -314,6 +327,18 @@ struct OpenvSwitchWatcherTests {
         #expect(
             try eventually { try host.host.exists("vxlan6001") && (try? host.ports()) == ["vxlan6001"] },
             "not repaired after ip link del vxlan6001: \(watcher.output)")
+
+        // ovs-vswitchd restarted: the segment is as it was, its device up and without a
+        // link-local address (the userspace datapath keeps its taps across a restart; a
+        // device made again would be repaired as after del-br).
+        host.ovs.stopSwitch()
+        try host.ovs.startSwitch()
+        #expect(
+            try eventually {
+                let bridge = try host.namespace.link("brvx-6001")
+                let flags = bridge?["flags"] as? [String] ?? []
+                return flags.contains("UP") && (bridge?["addr_info"] as? [Any] ?? []).isEmpty
+            }, "not repaired after ovs-vswitchd restarted: \(watcher.output)")
         #expect(watcher.stop())
     }
 }
