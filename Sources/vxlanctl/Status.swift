@@ -73,10 +73,10 @@ struct Status: ParsableCommand {
     }
 
     private func printTable(_ reports: [SegmentReport]) {
-        let header = ["VNI", "BRIDGE", "KIND", "VXLAN", "STATE", "OWNED", "MTU", "PARAMETERS", "PORTS"]
+        let header = ["VNI", "BRIDGE", "VXLAN", "KIND", "STATE", "OWNED", "MTU", "PARAMETERS", "PORTS"]
         let rows = reports.map { report in
             [
-                String(report.vni), report.bridge?.name ?? "-", report.kind ?? "-", report.vxlan?.name ?? "-",
+                String(report.vni), report.bridge?.name ?? "-", report.vxlan?.name ?? "-", report.kind ?? "-",
                 report.state,
                 report.owned ? "yes" : "no", report.vxlan.map { String($0.mtu) } ?? "-",
                 report.vxlan?.parameters ?? "-", report.ports.isEmpty ? "-" : report.ports.joined(separator: ","),

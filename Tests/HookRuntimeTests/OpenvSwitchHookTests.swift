@@ -81,7 +81,7 @@ struct OpenvSwitchHookTests {
         // vxlanctl status: the kind of each segment, in text and JSON.
         let table = try host.vxlanctl("status").output
         let row = table.split(separator: "\n").first { $0.hasPrefix("6001 ") }.map(String.init) ?? table
-        #expect(row.contains("brvx-6001  openvswitch  vxlan6001  ready") && row.hasSuffix("vnet0"), "\(table)")
+        #expect(row.contains("brvx-6001  vxlan6001  openvswitch  ready") && row.hasSuffix("vnet0"), "\(table)")
         let json = try host.vxlanctl("status", "6001", "--json").output
         #expect(json.contains("\"kind\" : \"openvswitch\"") || json.contains("\"kind\":\"openvswitch\""), "\(json)")
         #expect(json.contains("netdev"), "\(json)")
