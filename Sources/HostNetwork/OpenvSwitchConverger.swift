@@ -162,7 +162,10 @@ public struct OpenvSwitchConverger {
             // a new bridge; an empty change is only `next_cfg += 1`.
             let device = change.createBridge ? nil : try lookup(names.bridge)
             let deviceMissing = !change.createBridge && device == nil
-            if !change.isEmpty || deviceMissing {
+            // Our vxlan device made again under its existing port: ovs-vswitchd opens it at
+            // its next reconfiguration, which the same empty change asks for and waits for.
+            let reopen = createdVXLAN && rows.vxlanPort != nil
+            if !change.isEmpty || deviceMissing || reopen {
                 let next = try ovsdb { () throws(OVSDBError) in try database.apply(change) }
                 do throws(ConvergeError) {
                     try ovsdb { () throws(OVSDBError) in try database.waitApplied(next) }
@@ -172,7 +175,8 @@ public struct OpenvSwitchConverger {
                     throw error
                 }
             }
-            if change.createBridge || rows.bridge == nil {
+            // What ovs-vswitchd now says of our port (an error it recorded before is stale).
+            if change.createBridge || rows.bridge == nil || createdVXLAN {
                 rows = try ovsdb { () throws(OVSDBError) in
                     try database.segment(bridge: names.bridge.rawValue, vxlan: names.vxlan.rawValue)
                 }

@@ -54,6 +54,15 @@ final class OpenvSwitchBranchTests {
         #expect(database.transactions == ["apply"])
     }
 
+    @Test func aVXLANDeviceMadeAgainUnderItsPortIsReopenedByOVSVswitchd() throws {
+        _ = try converger.ensure(plan())
+        try kernel.deleteLink(try #require(kernel.named("vxlan6001")))
+        let repaired = try converger.ensure(plan())
+        #expect(repaired.changes.map(\.description).first?.hasPrefix("created vxlan6001 (id 6001") == true)
+        // An empty change (next_cfg += 1) waited for: ovs-vswitchd reconfigures and opens it.
+        #expect(database.transactions == ["apply", "apply"])
+    }
+
     @Test func aSwitchThatDoesNotApplyLeavesNothingMade() throws {
         database.switchRuns = false
         #expect(
