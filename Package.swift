@@ -21,11 +21,15 @@ let hookModule: [SwiftSetting] =
 /// the functions a hook call executes (hot-functions.order, written by
 /// Benchmarks/hot-functions, checked by `Benchmarks/instructions --check`) together at
 /// the start of .text, so a call faults in fewer pages of code; an entry the binary no
-/// longer has is a linker warning.
+/// longer has is a linker warning. The executable exports no symbol (--no-export-dynamic,
+/// after the driver's -export-dynamic): nothing loads against it, and the Swift runtime's
+/// dladdr lookups at start-up walk the dynamic symbol table, at every call.
 let hotFunctions = Context.packageDirectory + "/Sources/libvirt-vxlan-hook/hot-functions.order"
 let hookLink =
     ["-use-ld=lld"]
-    + ["-z", "pack-relative-relocs", "--symbol-ordering-file=\(hotFunctions)"].flatMap { ["-Xlinker", $0] }
+    + ["-z", "pack-relative-relocs", "--no-export-dynamic", "--symbol-ordering-file=\(hotFunctions)"].flatMap {
+        ["-Xlinker", $0]
+    }
 
 let package = Package(
     name: "libvirt-vxlan",
