@@ -90,7 +90,8 @@ install: release
 	# The README and docs/, whose relative links still work there (debian/rules keeps .md uncompressed).
 	install -D -m 0644 README.md -t $(DESTDIR)/usr/share/doc/libvirt-vxlan
 	install -D -m 0644 docs/*.md -t $(DESTDIR)/usr/share/doc/libvirt-vxlan/docs
-	install -D -m 0644 Samples/frr-evpn.conf Samples/domain-bridge.xml Samples/network-vxlan-5001.xml \
+	install -D -m 0644 Samples/frr-evpn.conf Samples/domain-bridge.xml Samples/domain-openvswitch.xml \
+		Samples/network-vxlan-5001.xml \
 		Samples/prometheus-alerts.yml Samples/prometheus-alerts.test.yml Samples/grafana-dashboard.json \
 		-t $(DESTDIR)/usr/share/doc/libvirt-vxlan/examples
 	install -d $(DESTDIR)/etc/libvirt/hooks/qemu.d $(DESTDIR)/etc/libvirt/hooks/network.d

@@ -61,7 +61,10 @@ let package = Package(
         // libvirt's domain and network XML, read through libxml2 into VXLANCore values.
         .target(name: "LibvirtXML", dependencies: ["CLibXML2", "VXLANCore"], swiftSettings: hookModule),
         // rtnetlink through libnl: links, bridges, vxlan devices, fdb entries; the converger.
-        .target(name: "HostNetwork", dependencies: ["CNetlink", "VXLANCore"], swiftSettings: hookModule),
+        .target(name: "HostNetwork", dependencies: ["CNetlink", "OVSDB", "VXLANCore"], swiftSettings: hookModule),
+        // Open vSwitch's database over its unix socket (RFC 7047 JSON-RPC), no Foundation,
+        // every call bounded by a timeout: the OVS bridges of segments on OVS hosts.
+        .target(name: "OVSDB", swiftSettings: hookModule),
         // The rules of a segment's life (join, leave, reconcile, teardown, rollback) over
         // protocols for links, user records and locks; HookRuntime implements them. Links no
         // netlink: the values it decides on live in VXLANCore.
@@ -101,8 +104,7 @@ let package = Package(
             name: "vxlanctl",
             dependencies: [
                 "VXLANCore", "HostNetwork", "HookRuntime", "Lifecycle", "LibvirtClient", "LibvirtXML", "Metrics",
-                "PathProbe",
-                "Spawn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "OVSDB", "PathProbe", "Spawn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 
@@ -124,11 +126,13 @@ let package = Package(
             path: "Tests/LifecycleFakes", swiftSettings: strict),
         // An in-memory kernel under the converger, for its branches without root.
         .target(
-            name: "KernelFakes", dependencies: ["HostNetwork", "VXLANCore"], path: "Tests/KernelFakes",
+            name: "KernelFakes", dependencies: ["HostNetwork", "OVSDB", "VXLANCore"], path: "Tests/KernelFakes",
             swiftSettings: strict),
         .testTarget(name: "VXLANCoreTests", dependencies: ["VXLANCore"], swiftSettings: strict),
         .testTarget(
             name: "MetricsTests", dependencies: ["Metrics", "VXLANCore", "NamespaceTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "OVSDBTests", dependencies: ["OVSDB", "NamespaceTestSupport", "Spawn"], swiftSettings: strict),
         .testTarget(name: "PathProbeTests", dependencies: ["PathProbe", "VXLANCore"], swiftSettings: strict),
         .testTarget(
             name: "LifecycleTests", dependencies: ["Lifecycle", "LifecycleFakes", "VXLANCore"],
@@ -152,7 +156,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "HostNetworkTests",
-            dependencies: ["HostNetwork", "VXLANCore", "KernelFakes", "NamespaceTestSupport", "vxlanctl"],
+            dependencies: ["HostNetwork", "OVSDB", "VXLANCore", "KernelFakes", "NamespaceTestSupport", "vxlanctl"],
             swiftSettings: strict),
     ]
 )

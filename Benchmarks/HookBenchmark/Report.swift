@@ -85,6 +85,9 @@ struct Report: Codable {
     var hookPeakKiB: Int
     /// Release calls after which a link of the VNI was still there once its lock was free.
     var linksLeftAfterTeardown: Int
+    /// Open vSwitch segments against OpenNebula's ovswitch_vxlan procedure (empty without
+    /// a private Open vSwitch).
+    var openvswitch: [Row] = []
 
     func printTable() {
         print(
@@ -111,6 +114,25 @@ struct Report: Codable {
         if !storm.isEmpty { printStorm() }
         if !watcher.isEmpty { printWatcher() }
         if !peerChecks.isEmpty { printPeerChecks() }
+        if !openvswitch.isEmpty {
+            print("")
+            Self.printRows("Open vSwitch (userspace datapath), one process each", openvswitch)
+        }
+    }
+
+    /// `rows` under `title`, as the per-phase table prints them.
+    static func printRows(_ title: String, _ rows: [Row]) {
+        func line(_ label: String, _ count: String, _ first: String, _ second: String) {
+            print(
+                label.padding(toLength: 62, withPad: " ", startingAt: 0) + count.leftPadded(6) + first.leftPadded(12)
+                    + "  " + second)
+        }
+        line(title, "runs", "median µs", "p90 µs")
+        for row in rows {
+            line(
+                row.label, "\(row.microseconds.runs)", String(format: "%.0f", row.microseconds.median),
+                String(format: "%.0f", row.microseconds.p90))
+        }
     }
 
     private func printWatcher() {

@@ -25,6 +25,11 @@ struct HookBenchmarkCommand: ParsableCommand {
     @Option(help: "Rounds of the per-phase section (default 100, 5 with --quick).") var runs: Int?
     @Option(help: "Another hook binary (say, the previous build) timed in the same rounds: before/after.")
     var before: String?
+    @Option(help: "The run directory of a private Open vSwitch (OVS_RUNDIR): the Open vSwitch section.")
+    var ovsRundir: String?
+    @Option(help: "OpenNebula's ovswitch_vxlan procedure script, the Open vSwitch baseline.")
+    var ovsProcedure: String?
+    @Flag(help: "Only the Open vSwitch section.") var openvswitchOnly = false
 
     func run() throws {
         // How a binary's pages sit in the page cache changes how many page faults each exec
@@ -36,6 +41,15 @@ struct HookBenchmarkCommand: ParsableCommand {
         let workers = FileManager.default.fileExists(atPath: worker) ? [worker] : []
         for binary in [hook] + workers + (before.map { [$0] } ?? []) { try evictFromPageCache(binary) }
         let benchmark = try Benchmark(hook: hook, before: before, vxlanctl: vxlanctl, shell: shell, work: work)
+        var openvswitch: [Row] = []
+        if let ovsRundir, let ovsProcedure {
+            openvswitch = try benchmark.openvswitch(
+                runs: quick ? 3 : min(runs ?? 30, 30), rundir: ovsRundir, procedure: ovsProcedure)
+        }
+        if openvswitchOnly {
+            Report.printRows("Open vSwitch, one process each", openvswitch)
+            return
+        }
         // First, while the namespace has no vxlan device: check --peers also probes every
         // VTEP in their fdb (the later sections' remotes, which nobody answers).
         let peerChecks = try benchmark.peerChecks(
@@ -62,7 +76,8 @@ struct HookBenchmarkCommand: ParsableCommand {
             quick: quick, kernel: kernelRelease(), cores: ProcessInfo.processInfo.activeProcessorCount,
             phases: phases, ratios: watcherOnly ? [] : ratios(phases, scale) + teardownRatios(evacuation, churn),
             scale: scale, evacuation: evacuation, churn: churn, storm: storm, watcher: watcher, peerChecks: peerChecks,
-            hookPeakKiB: benchmark.hookPeakKiB, linksLeftAfterTeardown: benchmark.linksLeftAfterTeardown)
+            hookPeakKiB: benchmark.hookPeakKiB, linksLeftAfterTeardown: benchmark.linksLeftAfterTeardown,
+            openvswitch: openvswitch)
         report.printTable()
         if let json {
             let encoder = JSONEncoder()

@@ -67,7 +67,8 @@ extension JoinOutcome {
     /// (the group or the mode) only where CloudStack's script prints it.
     public func readyLine(carrier: String? = nil) -> String {
         let state = borrowed ? "in place (not ours, used as is)" : "ready"
-        return "VNI \(vni): \(names.bridge) + \(names.vxlan) \(state), \(carrier.map { "\($0), " } ?? "")mtu \(mtu)"
+        let bridge = bridgeKind == .openvswitch ? "Open vSwitch bridge \(names.bridge)" : names.bridge.rawValue
+        return "VNI \(vni): \(bridge) + \(names.vxlan) \(state), \(carrier.map { "\($0), " } ?? "")mtu \(mtu)"
     }
 }
 

@@ -78,7 +78,8 @@ public enum HookMain {
                 }
                 throw error
             }
-            let host = try SegmentHost.open(journal: journal, reaper: .detached)
+            let host = try SegmentHost.open(
+                journal: journal, reaper: .detached, openvswitchTimeout: config.openvswitch.timeoutMilliseconds)
             return (
                 0, try HookRunner(config: config, lifecycle: host.lifecycle, journal: journal).run(call, input: input)
             )

@@ -17,6 +17,9 @@ public struct SegmentHost {
     let reaper: PendingTeardowns.Style
     let staleAfter: Int
     let verifiesForwarding: Bool
+    /// The most one call to ovsdb-server (and the wait for ovs-vswitchd) may take
+    /// (`[openvswitch] timeout`); the reaper, which reads no configuration, waits 5 s.
+    let openvswitchTimeout: Int
 
     /// - Parameters:
     ///   - reaper: where a teardown's deletion runs: detached for the hook, whose caller
@@ -25,9 +28,11 @@ public struct SegmentHost {
     ///     may be forgotten (`vxlanctl gc --grace`).
     ///   - verifiesForwarding: read a unicast device's fdb even when its alias says it was
     ///     converged (vxlanctl ensure: also repairs entries changed by hand).
+    ///   - openvswitchTimeout: milliseconds an Open vSwitch segment's database call may take.
     public static func open(
         state: StateDirectory = .fromEnvironment(), journal: any LifecycleLog, reaper: PendingTeardowns.Style,
-        staleAfter: Int = 300, verifiesForwarding: Bool = false
+        staleAfter: Int = 300, verifiesForwarding: Bool = false,
+        openvswitchTimeout: Int = OpenvSwitchSettings().timeoutMilliseconds
     ) throws(KernelError) -> SegmentHost {
         let network = try NetlinkSession()
         #if DEBUG
@@ -36,7 +41,7 @@ public struct SegmentHost {
         #endif
         return SegmentHost(
             state: state, journal: journal, network: network, reaper: reaper, staleAfter: staleAfter,
-            verifiesForwarding: verifiesForwarding)
+            verifiesForwarding: verifiesForwarding, openvswitchTimeout: openvswitchTimeout)
     }
 
     /// Every rule of a segment's life on this host. Each join records the plan it
@@ -73,5 +78,10 @@ public struct SegmentHost {
         }
     }
 
-    var links: HostLinks { HostLinks(network: network, verifiesForwarding: verifiesForwarding) }
+    var links: HostLinks {
+        HostLinks(network: network, verifiesForwarding: verifiesForwarding, openvswitchTimeout: openvswitchTimeout)
+    }
+
+    /// The host's Open vSwitch segments, for reading (status, checks).
+    public var openvswitch: OpenvSwitchConverger { links.openvswitch }
 }

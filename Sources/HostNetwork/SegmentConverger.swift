@@ -135,7 +135,7 @@ public struct SegmentConverger {
     /// Makes the bridge generate no IPv6 link-local address: a guest on the segment must
     /// not reach the host's own services at fe80::...%brvx-N. Returns whether it changed
     /// anything; a kernel without IPv6 has nothing to hide.
-    private func hideHost(on bridge: Link) throws(ConvergeError) -> Bool {
+    func hideHost(on bridge: Link) throws(ConvergeError) -> Bool {
         guard !bridge.generatesNoIPv6Address else { return false }
         do {
             try kernel.disableIPv6AddressGeneration(of: bridge)

@@ -100,8 +100,18 @@ extension SegmentConverger {
         guard bridge.isUp, vxlan.isUp else {
             return .segment("\(bridge.isUp ? vxlan.name : bridge.name) down", cause: .down)
         }
-        guard vxlan.master == bridge.index else {
-            return .segment("\(vxlan.name) not a port of \(bridge.name)", cause: .detached)
+        if plan.bridgeKind == .openvswitch {
+            // The kernel datapath makes every port of every OVS bridge a port of
+            // `ovs-system`; the userspace datapath's ports have no master, so a port
+            // removed there (`ovs-vsctl del-port`) shows in no link: `vxlanctl ensure` repairs it.
+            let inDatapath = vxlan.master != 0 && table.byIndex[vxlan.master]?.kind == "openvswitch"
+            if plan.datapathType == .system, !inDatapath {
+                return .segment("\(vxlan.name) not a port of Open vSwitch", cause: .detached)
+            }
+        } else {
+            guard vxlan.master == bridge.index else {
+                return .segment("\(vxlan.name) not a port of \(bridge.name)", cause: .detached)
+            }
         }
         if let mtu = spec.mtu, vxlan.mtu != mtu || bridge.mtu != mtu, vxlan.isOwned(for: plan.vni) {
             return .segment("mtu \(vxlan.mtu) instead of \(mtu)", cause: .mtu)

@@ -76,6 +76,7 @@ extension GuestInterface {
         self.init(
             source: source,
             mac: document.string("mac/@address", at: element),
-            mtu: try document.int("mtu/@size", at: element, in: MTUPolicy.validRange))
+            mtu: try document.int("mtu/@size", at: element, in: MTUPolicy.validRange),
+            virtualPort: document.string("virtualport/@type", at: element))
     }
 }

@@ -9,6 +9,7 @@ extension NetworkDefinition {
     ///       <name>vxlan-5001</name>
     ///       <forward mode="bridge"/>
     ///       <bridge name="brvx-5001"/>
+    ///       <virtualport type="openvswitch"/>    (an Open vSwitch segment only)
     ///       <metadata>
     ///         <vx:vxlan xmlns:vx="urn:x-libvirt-vxlan:1.0" vni="5001" mode="multicast" .../>
     ///       </metadata>
@@ -18,6 +19,7 @@ extension NetworkDefinition {
         writer.element("name", in: writer.root, text: name)
         writer.element("forward", in: writer.root, attributes: [("mode", "bridge")])
         writer.element("bridge", in: writer.root, attributes: [("name", bridge.rawValue)])
+        if let virtualPort { writer.element("virtualport", in: writer.root, attributes: [("type", virtualPort)]) }
         let metadataElement = writer.element("metadata", in: writer.root)
         var attributes = [("vni", vni.description)]
         if let mode = metadata.mode { attributes.append(("mode", mode.rawValue)) }

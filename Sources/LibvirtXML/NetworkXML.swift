@@ -15,7 +15,8 @@ extension NetworkDescription {
             bridge: document.string("bridge/@name", at: element),
             forwardMode: try Self.forwardMode(of: element, in: document),
             mtu: try document.int("mtu/@size", at: element, in: MTUPolicy.validRange),
-            overrides: try SegmentOverrides(metadataOf: element, in: document))
+            overrides: try SegmentOverrides(metadataOf: element, in: document),
+            virtualPort: document.string("virtualport/@type", at: element))
     }
 
     /// A `<forward>` without `mode` means NAT to libvirt, which is not the same as no

@@ -80,6 +80,8 @@ public struct JoinOutcome: Hashable, Sendable {
     public var mtu: Int
     /// One line per NIC that keeps a larger MTU than the segment carries (warned, not refused).
     public var mtuWarnings: [String]
+    /// The kind of bridge the segment has.
+    public var bridgeKind: BridgeKind = .linux
 
     public var vni: VNI { names.vni }
 }

@@ -39,10 +39,15 @@ public struct PlanRecordingLinks: SegmentLinks {
         self.journal = journal
     }
 
+    /// The plan recorded is the one converged to: with the bridge kind ensure found or
+    /// made, so that a repair makes the same kind again.
     public func ensure(_ plan: SegmentPlan) throws(ConvergeError) -> EnsureResult {
         let result = try links.ensure(plan)
         guard !result.changes.isEmpty || !plans.hasPlan(for: plan.vni) else { return result }
-        do { try plans.record(plan) } catch {
+        var converged = plan
+        converged.bridgeKind = result.bridgeKind
+        converged.adoptsExistingKind = false
+        do { try plans.record(converged) } catch {
             journal.log(
                 .warning, "VNI \(plan.vni): vxlanctl watch will not repair this segment: \(error)",
                 LogEvent(.notice, vni: plan.vni, outcome: "unrecorded"))

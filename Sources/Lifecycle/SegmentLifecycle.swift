@@ -111,7 +111,7 @@ public struct SegmentLifecycle {
         let result = try ensure(plan, context: context())
         return JoinOutcome(
             names: plan.names, tookBackTeardown: tookBack, changes: result.changes, borrowed: result.borrowed,
-            mtu: result.mtu, mtuWarnings: [])
+            mtu: result.mtu, mtuWarnings: [], bridgeKind: result.bridgeKind)
     }
 
     /// A teardown of this VNI still pending: devices the reaper had staged go back into

@@ -80,7 +80,9 @@ extension Config {
         if request.ipv6, mode == .multicast, groupPolicy == .cloudstack {
             overrides.group = CloudStackAgent.ipv6Group(for: request.vni)
         }
-        var plan = try plan(for: request.vni, overrides: overrides, bridge: request.bridge)
+        // A Linux bridge whatever bridge_type says: CloudStack calls modifyvxlan.sh only from
+        // its native (Linux bridge) driver, whose guests' NICs carry no <virtualport>.
+        var plan = try plan(for: request.vni, overrides: overrides, bridge: request.bridge, bridgeKind: .linux)
         if request.ipv6, plan.family != .ipv6 {
             // Only the default family may change: explicit IPv4 addresses contradict -6.
             guard plan.local == nil, plan.remotes.isEmpty, plan.group == nil else {

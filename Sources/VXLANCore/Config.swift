@@ -72,6 +72,38 @@ public enum GuestMTUPolicy: String, Sendable, CaseIterable, DescribedByRawValue 
     case refuse
 }
 
+/// What a segment's bridge is: the kernel's bridge, or an Open vSwitch bridge with our
+/// kernel vxlan device as its port. Either way the vxlan device is the same, so Linux-bridge
+/// hosts, Open vSwitch hosts and CloudStack's own hosts share a VNI.
+public enum BridgeKind: String, Sendable, CaseIterable, DescribedByRawValue {
+    /// `ip link add brvx-N type bridge`; guests' NICs without a `<virtualport>`.
+    case linux
+    /// `ovs-vsctl add-br brvx-N`; guests' NICs with `<virtualport type='openvswitch'/>`,
+    /// which libvirt plugs with `ovs-vsctl add-port`.
+    case openvswitch
+
+    /// How an operator and libvirt's error messages name it.
+    public var label: String { self == .linux ? "a Linux bridge" : "an Open vSwitch bridge" }
+}
+
+/// Which Open vSwitch datapath an OVS segment's bridge uses (`Bridge.datapath_type`).
+public enum OVSDatapathType: String, Sendable, CaseIterable, DescribedByRawValue {
+    /// The kernel's openvswitch module: the default of ovs-vswitchd.
+    case system
+    /// The userspace datapath (DPDK hosts; hosts or tests without the kernel module).
+    case netdev
+}
+
+/// `[openvswitch]` in vxlan.conf: how OVS segments are made.
+public struct OpenvSwitchSettings: Hashable, Sendable {
+    public var datapathType: OVSDatapathType = .system
+    /// The most a call to ovsdb-server (and the wait for ovs-vswitchd to apply a change)
+    /// may take, in milliseconds: libvirt's own `ovs-vsctl --timeout=5`.
+    public var timeoutMilliseconds = 5000
+
+    public init() {}
+}
+
 /// The operator's configuration, `/etc/libvirt-vxlan/vxlan.conf`. Every field has the
 /// default a missing file gets.
 public struct Config: Hashable, Sendable {
@@ -90,6 +122,10 @@ public struct Config: Hashable, Sendable {
     public var remotes: [IPAddress] = []
     public var groupPolicy: MulticastGroupPolicy = .cloudstack
     public var guestMTU: GuestMTUPolicy = .warn
+    /// The bridge kind of segments no guest NIC or network asks a kind for: `vxlanctl
+    /// ensure`, the CloudStack entry, and networks without a `<virtualport>`.
+    public var bridgeType: BridgeKind = .linux
+    public var openvswitch = OpenvSwitchSettings()
     public var names = Names()
     public var metrics = MetricsSettings()
 

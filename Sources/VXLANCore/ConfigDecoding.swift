@@ -11,7 +11,7 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
         case .syntax(let line, let message):
             line > 0 ? "line \(line): \(message)" : message
         case .unknownTable(let line, let name):
-            "line \(line): unknown table [\(name.escapedForMessage)] (known: [names], [metrics])"
+            "line \(line): unknown table [\(name.escapedForMessage)] (known: [names], [metrics], [openvswitch])"
         case .unknownKey(let line, let key, let table, let known):
             "line \(line): unknown key '\(key.escapedForMessage)'\(table.isEmpty ? "" : " in [\(table)]") (known: \(known.joined(separator: ", ")))"
         case .wrongType(let line, let key, let expected, let found):
@@ -25,9 +25,11 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
 extension Config {
     static let rootKeys = [
         "underlay", "local", "mode", "dstport", "ttl", "mtu", "vni_ranges", "remotes", "group_base", "guest_mtu",
+        "bridge_type",
     ]
     static let nameKeys = ["bridge", "vxlan", "network"]
     static let metricsKeys = ["listen", "textfile", "textfile_interval", "peer_check_interval"]
+    static let openvswitchKeys = ["datapath_type", "timeout"]
 
     /// Parses vxlan.conf. Keys left out keep their defaults; an empty file is `Config()`.
     /// Settings that depend on each other (a unicast mode needs remotes...) are checked
@@ -45,6 +47,7 @@ extension Config {
             case "": try decodeRoot(table)
             case "names": try decodeNames(table)
             case "metrics": try decodeMetrics(table)
+            case "openvswitch": try decodeOpenvSwitch(table)
             default: throw .unknownTable(line: table.line, name: table.name)
             }
         }
@@ -66,6 +69,7 @@ extension Config {
             case "remotes": remotes = try field.remotes()
             case "group_base": groupPolicy = try field.groupPolicy()
             case "guest_mtu": guestMTU = try field.choice(GuestMTUPolicy.self)
+            case "bridge_type": bridgeType = try field.choice(BridgeKind.self)
             default:
                 throw .unknownKey(line: entry.line, key: key, table: "", known: Self.rootKeys)
             }
@@ -127,11 +131,29 @@ extension Config {
         }
     }
 
+    private mutating func decodeOpenvSwitch(_ table: TOMLDocument.Table) throws(ConfigError) {
+        for key in table.order {
+            guard let entry = table.entries[key] else { continue }
+            let field = Field(key: key, entry: entry)
+            switch key {
+            case "datapath_type": openvswitch.datapathType = try field.choice(OVSDatapathType.self)
+            case "timeout": openvswitch.timeoutMilliseconds = Int(try field.integer(in: 1...60)) * 1000
+            default:
+                throw .unknownKey(line: entry.line, key: key, table: "openvswitch", known: Self.openvswitchKeys)
+            }
+        }
+    }
+
     private func checkConsistency(_ document: TOMLDocument) throws(ConfigError) {
         let root = document.table("") ?? TOMLDocument.Table(name: "", line: 0)
         let names = document.table("names")
         func line(_ key: String, in table: TOMLDocument.Table? = nil) -> Int {
             (table ?? root).entries[key]?.line ?? 0
+        }
+        if mode == .evpn, bridgeType == .openvswitch {
+            throw .invalidValue(
+                line: line("bridge_type"), key: "bridge_type",
+                message: "evpn mode needs Linux bridges: FRR learns guests' MAC addresses from the Linux bridge's fdb")
         }
         if mode == .unicast, remotes.isEmpty {
             throw .invalidValue(

@@ -13,6 +13,10 @@ public enum ConvergeError: Error, Equatable, Sendable, CustomStringConvertible {
     case mtuTooLarge(vni: VNI, required: Int, segment: Int)
     case mtuOutOfRange(vni: VNI, mtu: Int)
     case multicastLimit(name: String, group: IPAddress)
+    /// The VNI's bridge exists as the other kind than the guest's NICs are plugged into.
+    case bridgeKindMismatch(name: String, found: BridgeKind, wanted: BridgeKind)
+    /// Open vSwitch's database or daemon said no, or did not answer: its line.
+    case openvswitch(String)
     case kernel(KernelError)
 
     public var description: String {
@@ -39,6 +43,14 @@ public enum ConvergeError: Error, Equatable, Sendable, CustomStringConvertible {
             "VNI \(vni): computed MTU \(mtu) is out of range (\(MTUPolicy.validRange.lowerBound)-\(MTUPolicy.validRange.upperBound)): check the underlay MTU or set 'mtu' in vxlan.conf"
         case .multicastLimit(let name, let group):
             "cannot create \(name): the kernel refused to join multicast group \(group) (No buffer space available); raise net.ipv4.igmp_max_memberships (sysctl -w net.ipv4.igmp_max_memberships=512 and persist it in /etc/sysctl.d), and past ~2700 groups net.core.optmem_max (each group takes 48 bytes of it, default 131072)"
+        case .bridgeKindMismatch(let name, .linux, _):
+            "\(name) is a Linux bridge, but this guest's NIC has <virtualport type='openvswitch'/>, which libvirt "
+                + "plugs with ovs-vsctl add-port: remove the <virtualport>, or stop the guests on it so the segment goes"
+        case .bridgeKindMismatch(let name, _, _):
+            "\(name) is an Open vSwitch bridge, but this guest's NIC has no <virtualport type='openvswitch'/>, so "
+                + "libvirt would plug it with the Linux bridge API, which Open vSwitch refuses: add the <virtualport>"
+        case .openvswitch(let line):
+            line
         case .kernel(let error):
             error.description
         }

@@ -18,11 +18,25 @@ public struct GuestInterface: Hashable, Sendable {
     public var mac: String?
     /// `<mtu size='...'/>`, when the guest asks for one.
     public var mtu: Int?
+    /// `<virtualport type='...'/>`: "openvswitch" makes libvirt plug the NIC with
+    /// `ovs-vsctl add-port` instead of the Linux bridge API.
+    public var virtualPort: String?
 
-    public init(source: Source, mac: String? = nil, mtu: Int? = nil) {
+    public init(source: Source, mac: String? = nil, mtu: Int? = nil, virtualPort: String? = nil) {
         self.source = source
         self.mac = mac
         self.mtu = mtu
+        self.virtualPort = virtualPort
+    }
+
+    /// The bridge kind this NIC needs, as libvirt 9.0 plugs it (`virNetDevTapAttachBridge`:
+    /// `ovs-vsctl add-port` for a virtualport of type openvswitch, else the Linux bridge
+    /// API, whatever the bridge is). A NIC on a libvirt network without a virtualport of
+    /// its own takes its network's (nil: the network decides).
+    public var bridgeKind: BridgeKind? {
+        if virtualPort == "openvswitch" { return .openvswitch }
+        if case .bridge = source { return .linux }
+        return nil
     }
 }
 
@@ -85,10 +99,12 @@ public struct NetworkDescription: Hashable, Sendable {
     public var mtu: Int?
     /// Our `<vx:vxlan>` element, if the network carries one.
     public var overrides: SegmentOverrides?
+    /// `<virtualport type='...'/>` of the network: libvirt gives it to every NIC on it.
+    public var virtualPort: String?
 
     public init(
         name: String, uuid: String? = nil, bridge: String? = nil, forwardMode: String? = nil, mtu: Int? = nil,
-        overrides: SegmentOverrides? = nil
+        overrides: SegmentOverrides? = nil, virtualPort: String? = nil
     ) {
         self.name = name
         self.uuid = uuid
@@ -96,7 +112,11 @@ public struct NetworkDescription: Hashable, Sendable {
         self.forwardMode = forwardMode
         self.mtu = mtu
         self.overrides = overrides
+        self.virtualPort = virtualPort
     }
+
+    /// The bridge kind libvirt plugs this network's guests into.
+    public var bridgeKind: BridgeKind { virtualPort == "openvswitch" ? .openvswitch : .linux }
 }
 
 /// A libvirt `<networkport>`: one guest NIC plugged into a network.

@@ -8,14 +8,24 @@ public struct NetworkDefinition: Hashable, Sendable {
     public let vni: VNI
     /// What the network carries in `<vx:vxlan>`; its `vni` is always `vni`.
     public private(set) var metadata: SegmentOverrides
+    /// Open vSwitch: the network carries `<virtualport type='openvswitch'/>`, which libvirt
+    /// gives every NIC on it (plugged with `ovs-vsctl add-port`), and the network hook
+    /// makes an OVS bridge.
+    public var bridgeKind: BridgeKind
 
-    public init(name: String, bridge: InterfaceName, vni: VNI, metadata: SegmentOverrides) {
+    public init(
+        name: String, bridge: InterfaceName, vni: VNI, metadata: SegmentOverrides, bridgeKind: BridgeKind = .linux
+    ) {
         self.name = name
         self.bridge = bridge
         self.vni = vni
         self.metadata = metadata
         self.metadata.vni = vni
+        self.bridgeKind = bridgeKind
     }
+
+    /// `<virtualport type='...'/>` of the network, if any.
+    public var virtualPort: String? { bridgeKind == .openvswitch ? "openvswitch" : nil }
 
     /// What defining this network would do, given the networks libvirt already has.
     public enum Decision: Hashable, Sendable {
@@ -36,9 +46,11 @@ public struct NetworkDefinition: Hashable, Sendable {
             }
             guard otherVNI == vni else { return .clash("network \(name) exists for VNI \(otherVNI)") }
             let current = NetworkDescription(
-                name: same.name, bridge: same.bridge, forwardMode: same.forwardMode, overrides: same.overrides)
+                name: same.name, bridge: same.bridge, forwardMode: same.forwardMode, overrides: same.overrides,
+                virtualPort: same.virtualPort)
             let wanted = NetworkDescription(
-                name: name, bridge: bridge.rawValue, forwardMode: "bridge", overrides: metadata)
+                name: name, bridge: bridge.rawValue, forwardMode: "bridge", overrides: metadata,
+                virtualPort: virtualPort)
             return current == wanted ? .unchanged : .update
         }
         if let other = existing.first(where: { $0.bridge == bridge.rawValue }) {
@@ -53,18 +65,20 @@ public struct NetworkDefinition: Hashable, Sendable {
 
 extension Config {
     /// The network for `vni`: named by the network template unless `name` is given,
-    /// carrying the mode, group or remotes, dstport (and MTU, if given) in force now.
-    public func networkDefinition(for vni: VNI, name: String? = nil, mtu: Int? = nil) throws(PlanError)
-        -> NetworkDefinition
-    {
-        let plan = try plan(for: vni)
+    /// carrying the mode, group or remotes, dstport (and MTU, if given) in force now, on
+    /// a bridge of `bridgeKind` (default: `bridge_type`).
+    public func networkDefinition(
+        for vni: VNI, name: String? = nil, mtu: Int? = nil, bridgeKind: BridgeKind? = nil
+    ) throws(PlanError) -> NetworkDefinition {
+        let plan = try plan(for: vni, bridgeKind: bridgeKind ?? bridgeType)
         let networkName = name ?? names.network.render(vni)
         guard Self.isValidNetworkName(networkName) else { throw .invalidNetworkName(networkName) }
         if let mtu, !MTUPolicy.validRange.contains(mtu) { throw .mtuOutOfRange(mtu) }
         let metadata = SegmentOverrides(
             mode: plan.mode, group: plan.group, remotes: plan.mode == .unicast ? plan.remotes : nil,
             dstport: plan.dstport, mtu: mtu)
-        return NetworkDefinition(name: networkName, bridge: plan.names.bridge, vni: vni, metadata: metadata)
+        return NetworkDefinition(
+            name: networkName, bridge: plan.names.bridge, vni: vni, metadata: metadata, bridgeKind: plan.bridgeKind)
     }
 
     /// libvirt accepts more, but a network name also ends up in file names and in

@@ -79,3 +79,77 @@ extension Config {
         vniRanges.reduce(0) { $0 + Int($1.bounds.upperBound.value - $1.bounds.lowerBound.value) + 1 }
     }
 }
+
+/// What `vxlanctl check` learned of Open vSwitch, for its verdicts.
+public struct OpenvSwitchFacts: Hashable, Sendable {
+    /// ovsdb-server's socket.
+    public var socket: String
+    /// Why ovsdb-server could not be asked (its one line); nil when it answered.
+    public var databaseError: String?
+    /// The Open_vSwitch row: the configuration ovs-vswitchd applied, and the latest one.
+    public var currentConfig: Int
+    public var nextConfig: Int
+    /// The datapath types ovs-vswitchd registered (empty: it never started).
+    public var datapathTypes: [String]
+    /// Whether the kernel's openvswitch module is loaded (`/sys/module/openvswitch`).
+    public var kernelModule: Bool
+
+    public init(
+        socket: String, databaseError: String? = nil, currentConfig: Int = 0, nextConfig: Int = 0,
+        datapathTypes: [String] = [], kernelModule: Bool = false
+    ) {
+        self.socket = socket
+        self.databaseError = databaseError
+        self.currentConfig = currentConfig
+        self.nextConfig = nextConfig
+        self.datapathTypes = datapathTypes
+        self.kernelModule = kernelModule
+    }
+}
+
+extension Preflight {
+    /// The `openvswitch` lines: ovsdb-server answers, ovs-vswitchd runs and has applied
+    /// the database, and the configured datapath type is one it has (the kernel's needs
+    /// the openvswitch module).
+    public static func openvswitch(_ facts: OpenvSwitchFacts, datapath: OVSDatapathType) -> [PreflightResult] {
+        if let error = facts.databaseError {
+            return [
+                PreflightResult(
+                    "openvswitch", .fail, error,
+                    fix: "systemctl enable --now openvswitch-switch (or set bridge_type = \"linux\")")
+            ]
+        }
+        var results = [PreflightResult("openvswitch", .pass, "ovsdb-server answers at unix:\(facts.socket)")]
+        if facts.datapathTypes.isEmpty || facts.currentConfig < facts.nextConfig {
+            results.append(
+                PreflightResult(
+                    "openvswitch", .fail,
+                    facts.datapathTypes.isEmpty
+                        ? "ovs-vswitchd has never run on this database: bridges would exist only in OVSDB"
+                        : "ovs-vswitchd has not applied configuration \(facts.nextConfig) (it is at "
+                            + "\(facts.currentConfig)): is it running? guest starts wait for it, then fail",
+                    fix: "systemctl restart ovs-vswitchd; systemctl status ovs-vswitchd"))
+        } else {
+            results.append(
+                PreflightResult(
+                    "openvswitch", .pass, "ovs-vswitchd runs and has applied configuration \(facts.nextConfig)"))
+        }
+        if !facts.datapathTypes.isEmpty, !facts.datapathTypes.contains(datapath.rawValue) {
+            results.append(
+                PreflightResult(
+                    "openvswitch", .fail,
+                    "datapath_type = \"\(datapath)\", but ovs-vswitchd has only \(facts.datapathTypes.joined(separator: ", "))",
+                    fix: "set [openvswitch] datapath_type to one of \(facts.datapathTypes.joined(separator: ", "))"))
+        } else if datapath == .system, !facts.kernelModule {
+            results.append(
+                PreflightResult(
+                    "openvswitch", .fail,
+                    "datapath_type = \"system\" needs the kernel's openvswitch module, which is not loaded",
+                    fix: "modprobe openvswitch (and list it in /etc/modules-load.d), or set datapath_type = \"netdev\"")
+            )
+        } else {
+            results.append(PreflightResult("openvswitch", .pass, "datapath_type \"\(datapath)\" is available"))
+        }
+        return results
+    }
+}

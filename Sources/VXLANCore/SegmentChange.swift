@@ -21,6 +21,14 @@ public enum SegmentChange: Hashable, Sendable, CustomStringConvertible {
     /// `ip link del dev NAME` of a vxlan device of ours; `stale` says how it differed from
     /// its plan when it was deleted to be made again (empty in a teardown).
     case deletedVXLAN(String, stale: [String] = [])
+    /// `ovs-vsctl add-br NAME -- set Bridge NAME datapath_type=T external_ids:...`
+    case createdOpenvSwitchBridge(String, datapath: String)
+    /// `ovs-vsctl add-port BRIDGE PORT -- set Port PORT external_ids:...`
+    case addedOpenvSwitchPort(String, bridge: String)
+    /// `ovs-vsctl set Bridge|Interface NAME SETTING` on a bridge of ours.
+    case setOpenvSwitchBridge(String, setting: String)
+    /// `ovs-vsctl del-br NAME` of a bridge of ours.
+    case deletedOpenvSwitchBridge(String)
 
     public var description: String {
         switch self {
@@ -34,6 +42,11 @@ public enum SegmentChange: Hashable, Sendable, CustomStringConvertible {
         case .deletedBridge(let name): "deleted bridge \(name)"
         case .deletedVXLAN(let name, let stale):
             stale.isEmpty ? "deleted \(name)" : "deleted \(name) (\(stale.joined(separator: ", ")))"
+        case .createdOpenvSwitchBridge(let name, let datapath):
+            "created Open vSwitch bridge \(name) (datapath \(datapath))"
+        case .addedOpenvSwitchPort(let port, let bridge): "added port \(port) to \(bridge)"
+        case .setOpenvSwitchBridge(let name, let setting): "set \(setting) on \(name)"
+        case .deletedOpenvSwitchBridge(let name): "deleted Open vSwitch bridge \(name)"
         }
     }
 }
@@ -45,10 +58,13 @@ public struct EnsureResult: Hashable, Sendable {
     /// the plan: used as is, never modified, never torn down.
     public var borrowed: Bool
     public var mtu: Int
+    /// The kind of bridge the segment has (what a plan that adopts the existing kind got).
+    public var bridgeKind: BridgeKind
 
-    public init(changes: [SegmentChange], borrowed: Bool, mtu: Int) {
+    public init(changes: [SegmentChange], borrowed: Bool, mtu: Int, bridgeKind: BridgeKind = .linux) {
         self.changes = changes
         self.borrowed = borrowed
         self.mtu = mtu
+        self.bridgeKind = bridgeKind
     }
 }

@@ -67,6 +67,13 @@ public struct SegmentPlan: Hashable, Sendable {
     public var mtu: MTUPolicy
     /// The largest MTU a guest interface or libvirt network asked for on this segment.
     public var requiredMTU: Int?
+    /// A Linux bridge, or an Open vSwitch bridge with the same vxlan device as its port.
+    public var bridgeKind: BridgeKind = .linux
+    /// Whether `bridgeKind` is only the configuration's default (no NIC or network asked
+    /// for a kind): then an existing bridge of the other kind is used as it is.
+    public var adoptsExistingKind = false
+    /// Open vSwitch only: the bridge's datapath.
+    public var datapathType: OVSDatapathType = .system
 
     public var vni: VNI { names.vni }
 
@@ -88,6 +95,10 @@ public enum PlanError: Error, Equatable, CustomStringConvertible {
     case notMulticast(IPAddress)
     case invalidNetworkName(String)
     case mtuOutOfRange(Int)
+    /// Two NICs of one guest on one VNI that libvirt plugs into different bridge kinds.
+    case bridgeKindConflict(VNI, bridge: InterfaceName)
+    /// EVPN needs the Linux bridge: FRR's zebra learns guests' MACs from its fdb.
+    case evpnNeedsLinuxBridge(VNI)
 
     public var description: String {
         switch self {
@@ -109,6 +120,13 @@ public enum PlanError: Error, Equatable, CustomStringConvertible {
             "network name '\(name.escapedForMessage)' may hold at most 64 letters, digits, '-', '_', '.' and ':'"
         case .mtuOutOfRange(let mtu):
             "MTU \(mtu) is out of range (\(MTUPolicy.validRange.lowerBound)-\(MTUPolicy.validRange.upperBound))"
+        case .bridgeKindConflict(let vni, let bridge):
+            "VNI \(vni): this guest has a NIC with <virtualport type='openvswitch'/> and one without on \(bridge); "
+                + "libvirt would plug them into an Open vSwitch bridge and a Linux bridge: give all of them the same"
+        case .evpnNeedsLinuxBridge(let vni):
+            "VNI \(vni): evpn mode needs a Linux bridge (FRR learns guests' MAC addresses from the Linux bridge's "
+                + "fdb, which an Open vSwitch bridge does not fill): use bridge_type = \"linux\" and no "
+                + "<virtualport type='openvswitch'/> on this VNI, or multicast or unicast mode"
         }
     }
 }
@@ -128,7 +146,8 @@ extension Config {
     /// The plan for one VNI, with a libvirt network's per-network settings on top of the
     /// configuration. Refuses VNIs outside `vni_ranges` and incomplete settings.
     public func plan(
-        for vni: VNI, overrides: SegmentOverrides? = nil, bridge: InterfaceName? = nil, requiredMTU: Int? = nil
+        for vni: VNI, overrides: SegmentOverrides? = nil, bridge: InterfaceName? = nil, requiredMTU: Int? = nil,
+        bridgeKind: BridgeKind? = nil
     ) throws(PlanError) -> SegmentPlan {
         guard accepts(vni) else { throw .vniNotAllowed(vni, vniRanges) }
         var segmentNames = try names(for: vni)
@@ -152,10 +171,14 @@ extension Config {
         if let group, !group.isMulticast { throw .notMulticast(group) }
         guard addresses.allSatisfy({ $0.family == family }) else { throw .familyMismatch(vni) }
 
+        let kind = bridgeKind ?? bridgeType
+        if kind == .openvswitch, mode == .evpn { throw .evpnNeedsLinuxBridge(vni) }
+
         return SegmentPlan(
             names: segmentNames, mode: mode, underlay: underlay, local: local, family: family, group: group,
             remotes: mode == .unicast ? remotes : [], dstport: overrides?.dstport ?? dstport,
-            ttl: overrides?.ttl ?? ttl, mtu: overrides?.mtu.map { .fixed($0) } ?? mtu, requiredMTU: requiredMTU)
+            ttl: overrides?.ttl ?? ttl, mtu: overrides?.mtu.map { .fixed($0) } ?? mtu, requiredMTU: requiredMTU,
+            bridgeKind: kind, adoptsExistingKind: bridgeKind == nil, datapathType: openvswitch.datapathType)
     }
 
     /// The VNI a guest interface belongs to, if it sits on a VXLAN segment: a bridge
@@ -168,17 +191,23 @@ extension Config {
     }
 
     /// One plan per VNI the domain uses, in VNI order; each plan requires the largest
-    /// `<mtu>` any of the domain's interfaces on that VNI asks for.
+    /// `<mtu>` any of the domain's interfaces on that VNI asks for, and the bridge kind
+    /// its NICs are plugged into (`GuestInterface.bridgeKind`; refused when they differ).
     public func plans(for domain: DomainDescription) throws(PlanError) -> [SegmentPlan] {
         var largestMTU: [VNI: Int?] = [:]
+        var kinds: [VNI: BridgeKind] = [:]
         for interface in domain.interfaces {
             guard let vni = vni(of: interface) else { continue }
             let previous = largestMTU[vni] ?? nil
             largestMTU[vni] = [previous, interface.mtu].compactMap { $0 }.max()
+            guard let kind = interface.bridgeKind else { continue }
+            if let earlier = kinds.updateValue(kind, forKey: vni), earlier != kind {
+                throw .bridgeKindConflict(vni, bridge: try names(for: vni).bridge)
+            }
         }
         var plans: [SegmentPlan] = []
         for (vni, mtu) in largestMTU.sorted(by: { $0.key < $1.key }) {
-            plans.append(try plan(for: vni, requiredMTU: mtu))
+            plans.append(try plan(for: vni, requiredMTU: mtu, bridgeKind: kinds[vni]))
         }
         return plans
     }
@@ -196,6 +225,8 @@ extension Config {
         if let name = network.bridge {
             do { bridge = try InterfaceName(name) } catch { throw .invalidName(error) }
         }
-        return try plan(for: vni, overrides: network.overrides, bridge: bridge, requiredMTU: network.mtu)
+        return try plan(
+            for: vni, overrides: network.overrides, bridge: bridge, requiredMTU: network.mtu,
+            bridgeKind: network.bridgeKind)
     }
 }

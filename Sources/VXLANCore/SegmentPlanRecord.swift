@@ -13,6 +13,10 @@
 ///     dstport 8472
 ///     ttl 10
 ///     mtu auto
+///
+/// An Open vSwitch segment adds `bridge_kind openvswitch` and `datapath system`; a record
+/// without them (all records before 0.4) is a Linux bridge's. The kind recorded is the one
+/// ensure found or made, never "whatever exists": the watcher must make the same again.
 extension SegmentPlan {
     public var recordText: String {
         var lines = ["vni \(vni)", "bridge \(names.bridge)", "vxlan \(names.vxlan)", "mode \(mode)"]
@@ -23,6 +27,7 @@ extension SegmentPlan {
         for remote in remotes { lines.append("remote \(remote)") }
         lines += ["dstport \(dstport)", "ttl \(ttl)", "mtu \(mtu)"]
         if let requiredMTU { lines.append("required_mtu \(requiredMTU)") }
+        if bridgeKind == .openvswitch { lines += ["bridge_kind \(bridgeKind)", "datapath \(datapathType)"] }
         return lines.map { $0 + "\n" }.joined()
     }
 
@@ -60,11 +65,13 @@ extension SegmentPlan {
             let ttl = required("ttl", { UInt8($0) }),
             let mtu = required("mtu", { $0 == "auto" ? MTUPolicy.auto : Int($0).map(MTUPolicy.fixed) }),
             let requiredMTU = optional("required_mtu", { Int($0) }),
+            let bridgeKind = optional("bridge_kind", BridgeKind.init(rawValue:)),
+            let datapathType = optional("datapath", OVSDatapathType.init(rawValue:)),
             fields.isEmpty
         else { return nil }
         self.init(
             names: SegmentNames(vni: vni, bridge: bridge, vxlan: vxlan), mode: mode, underlay: underlay, local: local,
             family: family, group: group, remotes: remotes, dstport: dstport, ttl: ttl, mtu: mtu,
-            requiredMTU: requiredMTU)
+            requiredMTU: requiredMTU, bridgeKind: bridgeKind ?? .linux, datapathType: datapathType ?? .system)
     }
 }

@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import HookRuntime
 import HostNetwork
+import OVSDB
 import VXLANCore
 
 struct Check: ParsableCommand {
@@ -15,7 +16,9 @@ struct Check: ParsableCommand {
             point-to-point underlay (WireGuard, GRE), that the mode needs no multicast, and \
             over WireGuard that every remote is inside a peer's allowed IPs; \
             net.ipv4.igmp_max_memberships against the multicast VNIs (multicast mode); \
-            the firewall on the UDP dstport (nftables, iptables); AppArmor: whether each \
+            the firewall on the UDP dstport (nftables, iptables); Open vSwitch, where \
+            bridge_type is openvswitch or it runs: ovsdb-server answers, ovs-vswitchd has \
+            applied the database, the datapath type is available; AppArmor: whether each \
             libvirt daemon's loaded profile lets it execute the hook (tested for real with \
             aa-exec, as the daemon would run it); the hook entries: ours, and running; \
             each running libvirt daemon started or reloaded after they were installed; \
@@ -100,9 +103,26 @@ private struct HostChecks {
         results += underlay(network)
         if config.mode == .multicast { results.append(memberships(network)) }
         results.append(firewall())
+        results += openvswitch()
         results += HookChecks().run()
         results += GuestMTUSurvey.check(config)
         return results
+    }
+
+    /// Where segments may be Open vSwitch bridges (`bridge_type = "openvswitch"`, or Open
+    /// vSwitch runs here: its socket exists), ovsdb-server, ovs-vswitchd and the datapath.
+    private func openvswitch() -> [PreflightResult] {
+        let socket = OVSDBSocket.path()
+        guard config.bridgeType == .openvswitch || access(socket, F_OK) == 0 else { return [] }
+        var facts = OpenvSwitchFacts(socket: socket, kernelModule: access("/sys/module/openvswitch", F_OK) == 0)
+        do {
+            let state = try VSwitch.connect(socket: socket, timeoutMilliseconds: config.openvswitch.timeoutMilliseconds)
+                .switchState()
+            (facts.currentConfig, facts.nextConfig, facts.datapathTypes) = state
+        } catch {
+            facts.databaseError = error.description
+        }
+        return Preflight.openvswitch(facts, datapath: config.openvswitch.datapathType)
     }
 
     /// A bridge and a vxlan device made and deleted in a namespace of a thread's own.

@@ -35,8 +35,13 @@ struct GarbageCollect: ParsableCommand {
             let host = try options.openHost(staleAfter: grace)
             let owned: [VNI]
             do {
-                owned = try host.network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
-                    .filter { $0.bridge?.ownerVNI == $0.vni || $0.vxlan?.ownerVNI == $0.vni }.map(\.vni)
+                // Open vSwitch bridges too: one of ours whose vxlan device is gone is found by its mark.
+                owned = try host.openvswitch.segments(
+                    in: host.network, bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan
+                )
+                .filter {
+                    $0.bridge?.ownerVNI == $0.vni || $0.vxlan?.ownerVNI == $0.vni || $0.openvswitch?.ownerVNI == $0.vni
+                }.map(\.vni)
             } catch {
                 throw Failure.host(String(describing: error))
             }

@@ -70,6 +70,7 @@ extension NetworkCommand {
 
                 Examples: vxlanctl network define 5001 --autostart --start
                           vxlanctl network define 5002 --name tenant-red --mtu 1400
+                          vxlanctl network define 5003 --openvswitch
                 """)
 
         @OptionGroup var options: LibvirtOptions
@@ -83,6 +84,12 @@ extension NetworkCommand {
         @Option(help: "Segment MTU for this network (default: the configuration's mtu).")
         var mtu: Int?
 
+        @Flag(
+            help: ArgumentHelp(
+                "An Open vSwitch bridge: writes <virtualport type='openvswitch'/> into the network (default: bridge_type)."
+            ))
+        var openvswitch = false
+
         @Flag(help: "Start the network with libvirtd (virsh net-autostart).")
         var autostart = false
 
@@ -93,7 +100,10 @@ extension NetworkCommand {
             try reportingFailures {
                 let config = try options.common.loadConfig()
                 let definition: NetworkDefinition
-                do { definition = try config.networkDefinition(for: vni, name: name, mtu: mtu) } catch {
+                do {
+                    definition = try config.networkDefinition(
+                        for: vni, name: name, mtu: mtu, bridgeKind: openvswitch ? .openvswitch : nil)
+                } catch {
                     throw Failure.configuration(String(describing: error))
                 }
                 let connection = try options.connect()
@@ -138,6 +148,9 @@ extension NetworkCommand {
         @Argument(help: "VNIs, as FIRST-LAST.")
         var range: String
 
+        @Flag(help: "Open vSwitch bridges: <virtualport type='openvswitch'/> in each network (default: bridge_type).")
+        var openvswitch = false
+
         @Flag(help: "Mark each new network autostart.")
         var autostart = false
 
@@ -155,7 +168,10 @@ extension NetworkCommand {
                 for value in vnis.bounds.lowerBound.value...vnis.bounds.upperBound.value {
                     let vni = try VNI(value)
                     let definition: NetworkDefinition
-                    do { definition = try config.networkDefinition(for: vni) } catch {
+                    do {
+                        definition = try config.networkDefinition(
+                            for: vni, bridgeKind: openvswitch ? .openvswitch : nil)
+                    } catch {
                         throw Failure.configuration(String(describing: error))
                     }
                     switch definition.decision(existing: existing, vniOf: config.vni(of:)) {

@@ -43,13 +43,16 @@ struct Status: ParsableCommand {
                     do { names = try config.names(for: vni) } catch {
                         throw Failure.configuration(String(describing: error))
                     }
-                    segments = [try network.status(of: names)]
+                    segments = [try host.openvswitch.status(of: names)]
                     context = ReportContext(network: network, destinations: nil)
                 } else {
-                    segments = try network.segments(bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
+                    segments = try host.openvswitch.segments(
+                        in: network, bridgeNames: config.names.bridge, vxlanNames: config.names.vxlan)
                     context = ReportContext(network: network, destinations: try network.defaultDestinationsByLink())
                 }
             } catch let error as KernelError {
+                throw Failure.host(String(describing: error))
+            } catch let error as ConvergeError {
                 throw Failure.host(String(describing: error))
             }
             let pending = Set(host.state.pendingTeardowns())
@@ -70,10 +73,11 @@ struct Status: ParsableCommand {
     }
 
     private func printTable(_ reports: [SegmentReport]) {
-        let header = ["VNI", "BRIDGE", "VXLAN", "STATE", "OWNED", "MTU", "PARAMETERS", "PORTS"]
+        let header = ["VNI", "BRIDGE", "VXLAN", "KIND", "STATE", "OWNED", "MTU", "PARAMETERS", "PORTS"]
         let rows = reports.map { report in
             [
-                String(report.vni), report.bridge?.name ?? "-", report.vxlan?.name ?? "-", report.state,
+                String(report.vni), report.bridge?.name ?? "-", report.vxlan?.name ?? "-", report.kind ?? "-",
+                report.state,
                 report.owned ? "yes" : "no", report.vxlan.map { String($0.mtu) } ?? "-",
                 report.vxlan?.parameters ?? "-", report.ports.isEmpty ? "-" : report.ports.joined(separator: ","),
             ]
@@ -129,6 +133,10 @@ struct SegmentReport: Codable {
     }
 
     var vni: UInt32
+    /// "linux" or "openvswitch"; nil without a bridge.
+    var kind: String?
+    /// An Open vSwitch bridge's datapath ("system", "netdev").
+    var datapath: String?
     /// "ready", "partial" (something missing or down), "absent", or "teardown pending"
     /// (decided, waiting for the reaper's next batch; a prepare takes it back).
     var state: String
@@ -140,10 +148,19 @@ struct SegmentReport: Codable {
 
     init(_ status: SegmentStatus, context: ReportContext, teardownPending: Bool = false) {
         vni = status.vni.value
-        let absent = status.bridge == nil && status.vxlan == nil
+        kind = status.bridgeKind?.rawValue
+        datapath = status.openvswitch.map { $0.datapathType.isEmpty ? "system" : $0.datapathType }
+        let absent = status.bridge == nil && status.vxlan == nil && status.openvswitch == nil
         state = absent ? "absent" : teardownPending ? "teardown pending" : status.isComplete ? "ready" : "partial"
-        owned = status.bridge?.isOwned(for: status.vni) == true && status.vxlan?.isOwned(for: status.vni) == true
+        let bridgeOwned =
+            status.openvswitch.map { $0.ownerVNI == status.vni } ?? (status.bridge?.isOwned(for: status.vni) == true)
+        owned = bridgeOwned && status.vxlan?.isOwned(for: status.vni) == true
         bridge = status.bridge.map { Device($0, vni: status.vni) }
+        if let ovs = status.openvswitch {
+            // Marked in the database, not by the interface group (ovs-vswitchd made the device).
+            if bridge == nil { bridge = Device(name: ovs.name, up: false, mtu: 0, owned: false) }
+            bridge?.owned = bridgeOwned
+        }
         vxlan = status.vxlan.map { Device($0, vni: status.vni, bridge: status.bridge, context: context) }
         ports = status.ports.map(\.name).filter { $0 != status.vxlan?.name }
     }

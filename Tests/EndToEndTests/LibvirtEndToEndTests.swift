@@ -88,6 +88,22 @@ struct LibvirtEndToEndTests {
         #expect(result.output.contains(" passed, 0 failed"), "the scenario did not reach its end")
     }
 
+    /// Guests with `<virtualport type='openvswitch'/>` against the real daemon and a
+    /// private Open vSwitch (userspace datapath) in the sandbox: the hook makes a marked
+    /// OVS bridge with vxlanN, libvirt adds the taps (ovs-vsctl add-port), the segment goes
+    /// with the last guest; a NIC without the virtualport on it refused in one line; a
+    /// network defined with --openvswitch; ovsdb-server stopped: one line, nothing made.
+    @Test(
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/ovs-vswitchd"), "needs openvswitch-switch")
+    )
+    func testOpenvSwitchGuestsGetOVSSegments() throws {
+        let result = try sandbox(
+            "openvswitch", [builtProduct("vxlanctl")],
+            config: "underlay = \"ul0\"\n[openvswitch]\ndatapath_type = \"netdev\"\n")
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.contains(" passed, 0 failed"), "the scenario did not reach its end")
+    }
+
     /// Guest MTU on a 1370-byte segment: vxlanctl check and guest-mtu list a guest without
     /// <mtu>, guest_mtu = "refuse" stops its start, guest-mtu --apply fixes its persistent
     /// XML, and the real guest (TCG) then sees 1370 on its virtio NIC and pings across the

@@ -14,9 +14,9 @@ final class HookHost: @unchecked Sendable {  // immutable after init; only its c
     /// hosts with a veth pair of its own.
     init(
         _ label: String, config text: String = "underlay = \"ul0\"\nvni_ranges = [\"5000-5999\"]\n",
-        addUnderlay: Bool = true
+        addUnderlay: Bool = true, namespace existing: NetworkNamespace? = nil
     ) throws {
-        namespace = try NetworkNamespace(label)
+        namespace = try existing ?? NetworkNamespace(label)
         if addUnderlay { try namespace.addUnderlay() }
         folder = try TemporaryFolder()
         config = try folder.write("vxlan.conf", text)

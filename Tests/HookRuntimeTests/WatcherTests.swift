@@ -12,7 +12,10 @@ final class Watcher {
 
     /// `options`: more of watch's options (the metrics' export). Without a textfile of
     /// the test's, none: "auto" would write the host's node_exporter folder.
-    init(on host: HookHost, interval: Int = 3600, grace: Int = 300, options: [String] = []) throws {
+    init(
+        on host: HookHost, interval: Int = 3600, grace: Int = 300, options: [String] = [],
+        environment: [String: String] = [:]
+    ) throws {
         log = host.folder.path + "/watch-\(UUID().uuidString).log"
         let descriptor = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { close(descriptor) }
@@ -21,7 +24,7 @@ final class Watcher {
                 "ip", "netns", "exec", host.namespace.name, builtProduct("vxlanctl"), "watch", "--interval",
                 String(interval), "--grace", String(grace), "--config", host.config,
             ] + options + (options.contains("--metrics-textfile") ? [] : ["--metrics-textfile", "off"]),
-            environment: ["LIBVIRT_VXLAN_STATE_DIR": host.state], stderr: descriptor)
+            environment: ["LIBVIRT_VXLAN_STATE_DIR": host.state].merging(environment) { $1 }, stderr: descriptor)
         // Subscribed before it logs this line: every change after it is seen.
         try #require(eventually { self.output.contains("watch: started") }, "watcher did not start: \(output)")
     }

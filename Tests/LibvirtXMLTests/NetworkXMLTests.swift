@@ -224,3 +224,31 @@ struct NetworkDefinitionXMLTests {
         #expect(parsed.overrides?.vni == definition.vni)
     }
 }
+
+struct OpenvSwitchXMLTests {
+    @Test func aDomainNICCarriesItsVirtualPortType() throws {
+        let xml = """
+            <domain type='kvm'><name>g</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid><devices>
+              <interface type='bridge'><source bridge='brvx-6001'/><virtualport type='openvswitch'/></interface>
+              <interface type='bridge'><source bridge='brvx-6002'/></interface>
+              <interface type='network'><source network='vxlan-6003'/>
+                <virtualport type='openvswitch'><parameters interfaceid='09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f'/></virtualport>
+              </interface>
+            </devices></domain>
+            """
+        let domain = try DomainDescription(parsingDomainXML: Array(xml.utf8))
+        #expect(domain.interfaces.map(\.virtualPort) == ["openvswitch", nil, "openvswitch"])
+        #expect(domain.interfaces.map(\.bridgeKind) == [.openvswitch, .linux, .openvswitch])
+    }
+
+    @Test func aNetworkDefinedWithOpenvSwitchReadsBackTheSame() throws {
+        var config = Config()
+        config.underlay = try InterfaceName("ul0")
+        let definition = try config.networkDefinition(for: try VNI(6001), bridgeKind: .openvswitch)
+        #expect(definition.xml.contains("<virtualport type=\"openvswitch\"/>"))
+        let read = try NetworkDescription(parsingNetworkXML: Array(definition.xml.utf8))
+        #expect(read.virtualPort == "openvswitch")
+        #expect(read.bridgeKind == .openvswitch)
+        #expect(definition.decision(existing: [read], vniOf: config.vni(of:)) == .unchanged)
+    }
+}

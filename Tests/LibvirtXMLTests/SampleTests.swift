@@ -27,13 +27,22 @@ struct SampleTests {
                     forwardMode: "bridge",
                     overrides: SegmentOverrides(
                         vni: try VNI(5001), mode: .multicast, group: try address("239.0.19.137")))),
+            "domain-openvswitch.xml": .domain(
+                DomainDescription(
+                    name: "vxlan-demo-openvswitch", uuid: "3e9b6d2c-8a41-4c7f-9e05-b1d2c3f4a5e6",
+                    interfaces: [
+                        GuestInterface(
+                            source: .bridge("brvx-6001"), mac: "52:54:00:5a:60:01", mtu: 1450,
+                            virtualPort: "openvswitch")
+                    ])),
             "network-handmade.xml": .network(
                 NetworkDescription(name: "tenant-blue", bridge: "brvx-5003", forwardMode: "bridge")),
         ]
     }
 
     static let sampleNames = [
-        "domain-bridge.xml", "domain-network.xml", "network-vxlan-5001.xml", "network-handmade.xml",
+        "domain-bridge.xml", "domain-network.xml", "domain-openvswitch.xml", "network-vxlan-5001.xml",
+        "network-handmade.xml",
     ]
 
     /// Each sample parses to the expected values.

@@ -28,8 +28,10 @@ struct SegmentRepairTests {
         try recordingLifecycle.join(try #require(user), [use], context: "test")
     }
 
+    /// A plan of a kind already decided: the record holds the kind ensure made, never
+    /// "whatever exists" (`adoptsExistingKind`).
     private func plan(_ vni: UInt32, bridge: String? = nil) throws -> SegmentPlan {
-        try host.config.plan(for: VNI(vni), bridge: bridge.map { try InterfaceName($0) })
+        try host.config.plan(for: VNI(vni), bridge: bridge.map { try InterfaceName($0) }, bridgeKind: .linux)
     }
 
     @Test func testJoinRecordsThePlanItConvergedTo() throws {

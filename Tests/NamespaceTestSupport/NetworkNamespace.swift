@@ -77,6 +77,16 @@ public final class NetworkNamespace {
 }
 
 extension NetworkNamespace {
+    /// Two hosts joined by a veth pair, `ul0` in each, 192.0.2.1/24 in `a` and
+    /// 192.0.2.2/24 in `b`, both up: the underlay of a two-host overlay.
+    public static func joinUnderlay(_ a: NetworkNamespace, _ b: NetworkNamespace) throws {
+        try a.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", b.name)
+        for (host, address) in [(a, "192.0.2.1/24"), (b, "192.0.2.2/24")] {
+            try host.ip("addr", "add", address, "dev", "ul0")
+            try host.ip("link", "set", "ul0", "up")
+        }
+    }
+
     /// A namespace standing in for a guest: `eth0` with `address`, its peer `tap` in
     /// `host` as a port of `bridge` (what libvirt does with a vnet tap).
     public func plugGuest(into host: NetworkNamespace, tap: String, bridge: String, address: String) throws {

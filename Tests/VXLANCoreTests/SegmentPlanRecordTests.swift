@@ -7,7 +7,8 @@ struct SegmentPlanRecordTests {
     @Test func testMulticastPlanRoundTrips() throws {
         var config = Config()
         config.underlay = try InterfaceName("cloudbr1")
-        let plan = try config.plan(for: VNI(5001), requiredMTU: 1400)
+        // A record holds the kind ensure made, never "whatever exists" (adoptsExistingKind).
+        let plan = try config.plan(for: VNI(5001), requiredMTU: 1400, bridgeKind: .linux)
         #expect(SegmentPlan(recordText: plan.recordText) == plan)
         #expect(plan.recordText.contains("group 239.0.19.137\n"))
     }
