@@ -30,7 +30,7 @@ struct VXLANCtl: ParsableCommand {
             configuration, 3 teardown left the segment in place (not ours, or still in use), \
             64 invalid command line.
             """,
-        version: "0.3.0",
+        version: "0.4.0",
         subcommands: [
             Ensure.self, Teardown.self, Status.self, GarbageCollect.self, NetworkCommand.self, Check.self,
             Firewall.self, GuestMTU.self, ModifyVXLAN.self, CloudStackCommand.self, Watch.self, MetricsCommand.self,
