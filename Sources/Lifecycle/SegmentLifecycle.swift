@@ -236,9 +236,10 @@ public struct SegmentLifecycle {
                 var dropped: [Holder] = []
                 for (user, record) in recorded {
                     try users.remove(user, from: names.vni)
-                    dropped.append(Holder(user, record))
+                    let holder = Holder(user, record)
+                    dropped.append(holder)
                     journal.log(
-                        .warning, "\(context) VNI \(names.vni): --force: forgot \(Holder(user, record)) (\(user))",
+                        .warning, "\(context) VNI \(names.vni): --force: forgot \(holder) (\(user))",
                         LogEvent(.guestForgotten, vni: names.vni, outcome: "dropped"))
                 }
                 recorded = [:]
@@ -259,7 +260,7 @@ public struct SegmentLifecycle {
                     try leaveUnderLock(names, context: "gc") { (_) throws(StateError) in [] }
                 })
         }
-        return reaped(outcomes)
+        return reaped(outcomes, orAnyMarked: true)
     }
 
     /// Holding the VNI's lock: `change` edits the recorded users (and returns those it
@@ -289,11 +290,15 @@ public struct SegmentLifecycle {
         return outcome
     }
 
-    /// Wakes the reaper if a teardown is pending; with an inline reaper, the outcomes then
-    /// say what it did to their VNIs.
-    private func reaped(_ outcomes: [LeaveOutcome]) -> [LeaveOutcome] {
-        let marked = outcomes.contains { $0.decision.isTeardownPending } || !teardowns.marked().isEmpty
-        guard marked, let reap = teardowns.wake() else { return outcomes }
+    /// Wakes the reaper if one of `outcomes` left a teardown pending, or with
+    /// `orAnyMarked` if any VNI has one (gc: what a killed reaper left); with an inline
+    /// reaper, the outcomes then say what it did to their VNIs. A leave that keeps its
+    /// segment reads no mark (the hook's release of a guest that is not the last).
+    private func reaped(_ outcomes: [LeaveOutcome], orAnyMarked: Bool = false) -> [LeaveOutcome] {
+        let pending = outcomes.contains { $0.decision.isTeardownPending }
+        guard pending || (orAnyMarked && !teardowns.marked().isEmpty), let reap = teardowns.wake() else {
+            return outcomes
+        }
         return outcomes.map { outcome in
             guard outcome.decision.isTeardownPending else { return outcome }
             var outcome = outcome
