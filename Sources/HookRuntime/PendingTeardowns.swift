@@ -52,7 +52,7 @@ public struct PendingTeardowns: TeardownQueue {
 
     /// The batch closes once no mark has arrived for `quietMilliseconds`, or after
     /// `limitMilliseconds` in any case (`Benchmarks/run`'s evacuation and churn
-    /// sections measure the choice). Longer than a prepare (~10-20 ms): a guest started
+    /// sections measure the choice). Longer than a prepare: a guest started
     /// right behind a release runs before the deletion holds RTNL, not during it.
     static let quietMilliseconds = 50
     static let limitMilliseconds = 500

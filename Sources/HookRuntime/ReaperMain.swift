@@ -4,8 +4,8 @@ import VXLANCore
 
 /// The reaper as a program: the hook worker executed with `flag` by a hook call whose
 /// release left a teardown pending (`PendingTeardowns.Style.detached`). libvirt runs the
-/// hook synchronously and deleting devices costs a kernel RCU grace period (~30 ms) per
-/// device that nobody needs to wait for, so the hook starts this and exits.
+/// hook synchronously and deleting devices costs a kernel RCU grace period per device
+/// that nobody needs to wait for, so the hook starts this and exits.
 ///
 /// libvirt requires of anything a hook leaves running that it hold none of libvirt's
 /// descriptors (an inherited stdout or stderr pipe hangs the caller's `virsh` until it

@@ -92,8 +92,8 @@ public struct HookPhase: Hashable, Sendable {
         self.index = index
     }
 
-    /// The histogram's upper bounds, in seconds: a prepare on an existing VNI takes ~3 ms,
-    /// a new one ~5 ms, one behind a lock held by a burst of calls up to seconds.
+    /// The histogram's upper bounds, in seconds: from a prepare on an existing VNI (a few
+    /// milliseconds, docs/benchmarks.md) to one behind a lock held by a burst of calls.
     public static let durationBounds: [Double] = [
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
     ]
