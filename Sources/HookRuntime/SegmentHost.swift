@@ -18,7 +18,8 @@ public struct SegmentHost {
     let staleAfter: Int
     let verifiesForwarding: Bool
     /// The most one call to ovsdb-server (and the wait for ovs-vswitchd) may take
-    /// (`[openvswitch] timeout`); the reaper, which reads no configuration, waits 5 s.
+    /// (`[openvswitch] timeout`), its reaper's too; the reaper program, which reads no
+    /// configuration, takes the default.
     let openvswitchTimeout: Int
 
     /// - Parameters:
@@ -64,11 +65,12 @@ public struct SegmentHost {
     /// The teardowns marked and not yet done; the reaper runs over a netlink session of
     /// its own, opened where it runs.
     public var teardowns: PendingTeardowns {
-        let (state, journal, reaper, staleAfter) = (state, journal, reaper, staleAfter)
+        let (state, journal, reaper, staleAfter, timeout) = (state, journal, reaper, staleAfter, openvswitchTimeout)
         return PendingTeardowns(state: state, style: reaper) {
             do {
-                return try SegmentHost.open(state: state, journal: journal, reaper: reaper, staleAfter: staleAfter)
-                    .lifecycle.reap()
+                return try SegmentHost.open(
+                    state: state, journal: journal, reaper: reaper, staleAfter: staleAfter, openvswitchTimeout: timeout
+                ).lifecycle.reap()
             } catch {
                 journal.log(.error, "teardown: \(error)")
                 var outcome = ReapOutcome()
