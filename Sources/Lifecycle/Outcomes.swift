@@ -78,8 +78,6 @@ public struct JoinOutcome: Hashable, Sendable {
     /// The segment is an operator's own matching bridge and vxlan device, used as is.
     public var borrowed: Bool
     public var mtu: Int
-    /// One line per NIC that keeps a larger MTU than the segment carries (warned, not refused).
-    public var mtuWarnings: [String]
     /// The kind of bridge the segment has.
     public var bridgeKind: BridgeKind = .linux
 
@@ -125,8 +123,6 @@ public struct ReapOutcome: Hashable, Sendable {
     public var kept: [VNI: KeptReason] = [:]
     /// Teardowns left pending after a failure, and the failure.
     public var failed: [VNI: String] = [:]
-    /// Links of others found in the reaping group (left in place).
-    public var strangers: [String] = []
     /// The VNIs whose teardown is still pending when the run ends (a failure).
     public var pending: [VNI] = []
 
@@ -141,7 +137,6 @@ public struct ReapOutcome: Hashable, Sendable {
         kept.merge(later.kept) { _, new in new }
         failed.merge(later.failed) { _, new in new }
         for vni in later.removed.map(\.vni) + later.kept.keys { failed[vni] = nil }
-        strangers += later.strangers
         pending = later.pending
     }
 

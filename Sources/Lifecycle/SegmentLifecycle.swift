@@ -75,9 +75,9 @@ public struct SegmentLifecycle {
             var made = false
             do {
                 try withLock(use.plan.vni) { (_) throws(LifecycleError) in
-                    var outcome = try makeSegment(use.plan, context: context())
+                    let outcome = try makeSegment(use.plan, context: context())
                     made = true
-                    outcome.mtuWarnings = try checkGuestMTU(use, segmentMTU: outcome.mtu, context: context())
+                    try checkGuestMTU(use, segmentMTU: outcome.mtu, context: context())
                     try record(user, use.record, on: use.plan.vni)
                     joined.append(outcome)
                 }
@@ -111,7 +111,7 @@ public struct SegmentLifecycle {
         let result = try ensure(plan, context: context())
         return JoinOutcome(
             names: plan.names, tookBackTeardown: tookBack, changes: result.changes, borrowed: result.borrowed,
-            mtu: result.mtu, mtuWarnings: [], bridgeKind: result.bridgeKind)
+            mtu: result.mtu, bridgeKind: result.bridgeKind)
     }
 
     /// A teardown of this VNI still pending: devices the reaper had staged go back into
@@ -166,10 +166,9 @@ public struct SegmentLifecycle {
 
     /// A segment below 1500 bytes and a NIC that does not ask for its MTU: the guest sends
     /// frames the segment cannot carry, and they are lost without an error. Warned about,
-    /// or refused with the first such NIC when the operator asks for it. Returns the warnings.
-    private func checkGuestMTU(_ use: Use, segmentMTU mtu: Int, context: String) throws(LifecycleError) -> [String] {
-        guard mtu < GuestInterface.defaultGuestMTU else { return [] }
-        var warnings: [String] = []
+    /// or refused with the first such NIC when the operator asks for it.
+    private func checkGuestMTU(_ use: Use, segmentMTU mtu: Int, context: String) throws(LifecycleError) {
+        guard mtu < GuestInterface.defaultGuestMTU else { return }
         for nic in use.interfacesWithoutMTU {
             let advice = nic.mtuAdvice(segmentMTU: mtu)
             guard use.guestMTU == .warn else {
@@ -183,9 +182,7 @@ public struct SegmentLifecycle {
             journal.log(
                 .warning, "\(context) VNI \(use.plan.vni): \(advice)",
                 LogEvent(.notice, vni: use.plan.vni, outcome: "warned"))
-            warnings.append(advice)
         }
-        return warnings
     }
 
     private func record(_ user: SegmentUser, _ record: UserRecord, on vni: VNI) throws(LifecycleError) {
@@ -439,7 +436,6 @@ public struct SegmentLifecycle {
     private func deleteStaged(_ staged: [SegmentRemoval], outcome: inout ReapOutcome) {
         do {
             let strangers = try links.deleteStaged(staged.flatMap(\.devices))
-            outcome.strangers += strangers
             if !strangers.isEmpty {
                 journal.log(
                     .warning,
