@@ -82,7 +82,7 @@ extension LeaveOutcome {
         switch decision {
         case .kept(let reason): lines.append(prefix + reason.description)
         case .teardownPending: lines.append(prefix + "teardown pending")
-        case .removed(let removal): lines.append(prefix + removal.deleted.map(\.description).joined(separator: ", "))
+        case .removed(let removal): lines.append(prefix + removal.deletedLine)
         case .absent: lines.append(prefix + "nothing to remove")
         case .failed(let reason): lines.append(prefix + "teardown failed: \(reason)")
         }

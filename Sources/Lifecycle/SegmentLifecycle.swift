@@ -454,7 +454,7 @@ public struct SegmentLifecycle {
         for removal in staged {
             outcome.removed.append(removal)
             journal.log(
-                .notice, "teardown VNI \(removal.vni): " + removal.deleted.map(\.description).joined(separator: ", "),
+                .notice, "teardown VNI \(removal.vni): \(removal.deletedLine)",
                 LogEvent(.segmentRemoved, vni: removal.vni, outcome: "removed"))
             do { try teardowns.unmark(removal.vni) } catch {
                 journal.log(

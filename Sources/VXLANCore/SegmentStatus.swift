@@ -118,6 +118,10 @@ public struct SegmentRemoval: Hashable, Sendable {
         (openvswitch.map { [.deletedOpenvSwitchBridge($0.name)] } ?? [])
             + devices.map { $0.kind == "bridge" ? .deletedBridge($0.name) : .deletedVXLAN($0.name) }
     }
+
+    /// `deleted` in one line, as the journal and vxlanctl say it: "deleted vxlan5001,
+    /// deleted bridge brvx-5001".
+    public var deletedLine: String { deleted.map(\.description).joined(separator: ", ") }
 }
 
 /// Whether a segment goes, decided on its status (`SegmentStatus.teardownPlan`).
